@@ -1,0 +1,1 @@
+"""trio_pg: a Trio-native PostgreSQL client."""

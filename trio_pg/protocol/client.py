@@ -1,0 +1,493 @@
+"""The client side of one PostgreSQL session, without I/O.
+
+Theory of operation
+-------------------
+Bytes in through :meth:`ClientConnection.receive_data`, events out of
+:meth:`ClientConnection.next_event`; requests in through :meth:`send_request`, bytes out
+of :meth:`data_to_send`. Nothing here blocks, sleeps or touches a socket.
+
+The session has three phases (:class:`Phase`): STARTUP, delegated to
+:class:`~trio_pg.protocol.startup.StartupMachine`; READY, where requests flow; CLOSED.
+
+In READY, every operation is a :class:`Request`: the bytes of one or more Sync-terminated
+message groups (or simple Query messages), registered in a FIFO in the same synchronous
+call that queues its bytes. The server answers requests strictly in order and ends each
+Sync or Query with ReadyForQuery, so the head of the FIFO owns every message until its
+``boundaries`` ReadyForQuery messages have arrived (protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY).
+
+Messages are routed as follows, in every phase (protocol-flow.html#PROTOCOL-ASYNC):
+
+* NotificationResponse, NoticeResponse and ParameterStatus are *asynchronous*: they are
+  returned on their own, untagged, whatever request is running.
+* An ErrorResponse of severity FATAL or PANIC ends the session: :class:`FatalError`.
+* Everything else belongs to the head request and is returned in :class:`Response`
+  batches (consecutive DataRows are gathered in one pass, as raw bodies).
+
+An *abandoned* request (its caller went away) keeps its place: its messages are read and
+discarded up to its boundary, so the session never falls out of step. If the abandoned
+request is the only one the server has been sent, :meth:`take_cancel` offers it for a
+CancelRequest, and writes of later requests are held until both its boundary has arrived
+and the cancel connection has finished (:meth:`cancel_finished`), so the cancel cannot
+hit a later query. A request not yet written when abandoned is simply dropped.
+
+A request whose SQL may start ``COPY ... FROM STDIN`` is a *barrier*: later requests are
+not written until it completes, because the server in COPY IN mode would swallow their
+messages. If such a request does enter COPY IN and nobody drives it (issue a CopyFail),
+the core answers with CopyFail itself, plus the Sync the server ignored during COPY IN
+for extended-protocol requests (protocol-flow.html#PROTOCOL-COPY).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from trio_pg.errors import ProtocolError
+from trio_pg.protocol import backend as b
+from trio_pg.protocol import frontend as f
+from trio_pg.protocol.framing import DEFAULT_MAX_MESSAGE_SIZE, Framer
+from trio_pg.protocol.startup import ScramProof, StartupComplete, StartupMachine, StartupOptions
+
+__all__ = [
+    "NEED_DATA",
+    "ClientConnection",
+    "ConnectionClosed",
+    "Event",
+    "FatalError",
+    "NeedData",
+    "Phase",
+    "Request",
+    "Response",
+    "may_copy_in",
+    "parse_server_version",
+]
+
+
+class Phase(enum.Enum):
+    """Where the session is."""
+
+    #: Startup message sent; authenticating.
+    STARTUP = "startup"
+    #: Requests may be sent.
+    READY = "ready"
+    #: End of stream seen, or a FATAL error received, or Terminate sent.
+    CLOSED = "closed"
+
+
+class NeedData:
+    """Sentinel type: call :meth:`ClientConnection.receive_data` before the next event."""
+
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+#: Returned by :meth:`ClientConnection.next_event` when more bytes are needed.
+NEED_DATA: Final = NeedData()
+
+
+class Request:
+    """One operation in the request FIFO.
+
+    Attributes:
+        boundaries: ReadyForQuery messages still to come before the request is complete.
+        simple: Sent with the simple query protocol (Query), not Parse/Bind/Execute/Sync.
+        barrier: Later requests are held back until this one completes.
+        written: Its bytes have been handed out by :meth:`ClientConnection.data_to_send`.
+        done: Its last boundary arrived.
+        abandoned: Nobody waits for its results any more; they are discarded.
+        cancel_pending: A CancelRequest was offered and has not finished.
+        context: Free slot for the I/O layer (its result channel, say).
+    """
+
+    __slots__ = (
+        "abandoned",
+        "barrier",
+        "boundaries",
+        "cancel_pending",
+        "cancel_requested",
+        "context",
+        "data",
+        "done",
+        "simple",
+        "written",
+    )
+
+    def __init__(
+        self, data: bytes, boundaries: int, simple: bool, barrier: bool, context: object
+    ) -> None:
+        self.data: bytes | None = data
+        self.boundaries = boundaries
+        self.simple = simple
+        self.barrier = barrier
+        self.context = context
+        self.written = False
+        self.done = False
+        self.abandoned = False
+        self.cancel_requested = False
+        self.cancel_pending = False
+
+    def __repr__(self) -> str:
+        state = "done" if self.done else "written" if self.written else "queued"
+        flags = " abandoned" if self.abandoned else ""
+        return f"<Request {state}{flags} boundaries={self.boundaries}>"
+
+
+@dataclass(slots=True)
+class Response:
+    """Messages for ``request``, in order; ``done`` when its last boundary is among them.
+
+    DataRow messages appear as their raw body (``bytes``); see
+    :func:`trio_pg.protocol.backend.split_data_row`.
+    """
+
+    request: Request
+    messages: list[b.BackendMessage]
+    done: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FatalError:
+    """The server sent a FATAL or PANIC error: the session is over."""
+
+    error: b.ErrorResponse
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionClosed:
+    """End of stream. ``expected`` when the client had sent Terminate."""
+
+    expected: bool
+
+
+#: What :meth:`ClientConnection.next_event` returns.
+Event = (
+    NeedData
+    | ScramProof
+    | StartupComplete
+    | Response
+    | FatalError
+    | ConnectionClosed
+    | b.NotificationResponse
+    | b.NoticeResponse
+    | b.ParameterStatus
+)
+
+_ASYNC_TYPES: Final = frozenset((b"A", b"N", b"S"))
+_COPY_WORD: Final = re.compile(r"copy", re.IGNORECASE)
+_VERSION: Final = re.compile(r"(\d+)(?:\.(\d+))?")
+
+
+def may_copy_in(sql: str) -> bool:
+    """Whether ``sql`` could start COPY FROM STDIN (errs on the side of yes)."""
+    return _COPY_WORD.search(sql) is not None
+
+
+def parse_server_version(text: str) -> tuple[int, ...]:
+    """``"15.18 (Debian 15.18-0+deb12u1)"`` → ``(15, 18)``; ``"18beta1"`` → ``(18, 0)``."""
+    m = _VERSION.match(text.strip())
+    if m is None:
+        return (0, 0)
+    return (int(m.group(1)), int(m.group(2) or 0))
+
+
+class ClientConnection:
+    """Sans-I/O state of one client session. See the module docstring."""
+
+    def __init__(self, *, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
+        self._framer = Framer(max_message_size)
+        self.phase = Phase.STARTUP
+        self._startup: StartupMachine | None = None
+        self._fifo: deque[Request] = deque()
+        self._unsent: deque[Request] = deque()
+        self._control: list[bytes] = []
+        self._blocker: Request | None = None
+        self._written = 0  # requests written and not done
+        self._cancel_offer: Request | None = None
+        self._stash: b.BackendMessage | None = None
+        self._terminated = False
+        self.parameters: dict[str, str] = {}
+        self.transaction_status = b.TransactionStatus.IDLE
+        self.protocol_version: tuple[int, int] = (3, 0)
+        self.backend_key: b.BackendKeyData | None = None
+
+    # -- startup ------------------------------------------------------------------------
+
+    def start(self, options: StartupOptions) -> None:
+        """Queue the StartupMessage; events then drive authentication."""
+        if self._startup is not None or self.phase is not Phase.STARTUP:
+            raise RuntimeError("start() may be called once, on a new connection")
+        self._startup = StartupMachine(options)
+        self._control.append(self._startup.initial_message())
+
+    @property
+    def server_version(self) -> tuple[int, ...]:
+        """The server's version from its ``server_version`` parameter, e.g. ``(18, 4)``."""
+        return parse_server_version(self.parameters.get("server_version", ""))
+
+    # -- requests -----------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """Requests registered and not complete (abandoned ones included)."""
+        return len(self._fifo)
+
+    def send_request(
+        self,
+        data: bytes,
+        *,
+        boundaries: int = 1,
+        simple: bool = False,
+        barrier: bool = False,
+        context: object = None,
+    ) -> Request:
+        """Register a request and queue its bytes, in one step.
+
+        Args:
+            data: The complete messages of the request.
+            boundaries: How many ReadyForQuery messages end it (its Sync/Query count).
+            simple: It uses the simple query protocol.
+            barrier: Hold later requests until this one completes (COPY FROM STDIN).
+            context: Anything the I/O layer wants to find on the request again.
+
+        Raises:
+            RuntimeError: The session is not in the READY phase.
+        """
+        if self.phase is not Phase.READY:
+            raise RuntimeError(f"cannot send a request in phase {self.phase.name}")
+        if boundaries < 1:
+            raise ValueError("a request needs at least one Sync or Query boundary")
+        request = Request(data, boundaries, simple, barrier, context)
+        self._fifo.append(request)
+        self._unsent.append(request)
+        return request
+
+    def abandon(self, request: Request) -> None:
+        """Nobody will read ``request``'s results: discard them as they arrive.
+
+        A request not yet written is dropped from the output instead.
+        """
+        if request.done or request.abandoned:
+            return
+        request.abandoned = True
+        if not request.written:
+            try:
+                self._unsent.remove(request)
+                self._fifo.remove(request)
+            except ValueError:  # pragma: no cover - written and unsent sets are disjoint
+                pass
+            request.done = True
+            request.data = None
+            return
+        self._maybe_offer_cancel()
+
+    def _maybe_offer_cancel(self) -> None:
+        # Only when the abandoned request is the one request the server has: a cancel
+        # then cannot reach anything else, given later writes are held (see docstring).
+        if not self._fifo or self._written != 1:
+            return
+        head = self._fifo[0]
+        if head.abandoned and head.written and not head.cancel_requested:
+            head.cancel_requested = True
+            head.cancel_pending = True
+            self._blocker = head
+            self._cancel_offer = head
+
+    def take_cancel(self) -> Request | None:
+        """A request for which a CancelRequest should be sent now, if any (at most once)."""
+        offer, self._cancel_offer = self._cancel_offer, None
+        return offer
+
+    def cancel_finished(self, request: Request) -> None:
+        """The CancelRequest for ``request`` was delivered (or failed): writes may resume."""
+        request.cancel_pending = False
+
+    def send_terminate(self) -> None:
+        """Queue Terminate; nothing may be sent after it."""
+        if self._terminated:
+            return
+        self._terminated = True
+        self._unsent.clear()
+        self._control.append(f.terminate())
+
+    def data_to_send(self) -> bytes:
+        """Bytes to write now, in order. Held requests stay queued."""
+        out = self._control
+        if out:
+            self._control = []
+        if self._terminated:
+            return b"".join(out)
+        blocker = self._blocker
+        if blocker is not None:
+            if not blocker.done or blocker.cancel_pending:
+                return b"".join(out)
+            self._blocker = None
+        unsent = self._unsent
+        while unsent:
+            request = unsent.popleft()
+            assert request.data is not None
+            out.append(request.data)
+            request.data = None
+            request.written = True
+            self._written += 1
+            if request.barrier:
+                self._blocker = request
+                break
+        if len(out) == 1:
+            return out[0]
+        return b"".join(out)
+
+    @property
+    def has_data_to_send(self) -> bool:
+        """Whether :meth:`data_to_send` would return something now."""
+        if self._control:
+            return True
+        if self._terminated or not self._unsent:
+            return False
+        blocker = self._blocker
+        return blocker is None or (blocker.done and not blocker.cancel_pending)
+
+    # -- receiving ----------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes read from the server; ``b""`` means end of stream."""
+        self._framer.feed(data)
+
+    def next_event(self) -> Event:
+        """The next event, or :data:`NEED_DATA`.
+
+        Raises:
+            ProtocolError: The server broke the protocol; the session is unusable.
+            PostgresError: During startup, the server refused the connection.
+            AuthenticationError: During startup, authentication failed on the client side.
+        """
+        if self.phase is Phase.STARTUP:
+            return self._next_startup_event()
+        return self._next_ready_event()
+
+    def _next_startup_event(self) -> Event:
+        machine = self._startup
+        if machine is None:
+            raise RuntimeError("call start() first")
+        while True:
+            item = self._framer.next_message()
+            if item is None:
+                return self._end_of_data()
+            msg = b.parse_message(*item)
+            if isinstance(msg, b.NoticeResponse):
+                return msg
+            result = machine.handle(msg)
+            output = machine.take_output()
+            if output:
+                self._control.append(output)
+            if isinstance(result, ScramProof):
+                return ScramProof(self._proof_runner(result, machine))
+            if isinstance(result, StartupComplete):
+                self.phase = Phase.READY
+                self.parameters.update(machine.parameters)
+                self.backend_key = machine.backend_key
+                self.protocol_version = result.protocol_version
+                self.transaction_status = result.status
+                self._startup = None
+                return result
+
+    def _proof_runner(self, proof: ScramProof, machine: StartupMachine) -> Callable[[], None]:
+        def run() -> None:
+            proof.run()
+            self._control.append(machine.take_output())
+
+        return run
+
+    def _end_of_data(self) -> Event:
+        if not self._framer.eof:
+            return NEED_DATA
+        if self._framer.buffered:
+            self.phase = Phase.CLOSED
+            raise ProtocolError("connection closed in the middle of a message")
+        expected = self._terminated
+        self.phase = Phase.CLOSED
+        return ConnectionClosed(expected)
+
+    def _next_ready_event(self) -> Event:
+        framer = self._framer
+        fifo = self._fifo
+        batch: list[b.BackendMessage] | None = None
+        head: Request | None = None
+        while True:
+            if self._stash is not None:
+                msg: b.BackendMessage = self._stash
+                self._stash = None
+            else:
+                if head is not None and not head.abandoned and framer.next_type() == 68:
+                    assert batch is not None
+                    framer.take_data_rows(batch)  # type: ignore[arg-type]
+                item = framer.next_message()
+                if item is None:
+                    if batch:
+                        assert head is not None
+                        return Response(head, batch, False)
+                    return self._end_of_data()
+                type_byte, body = item
+                # DataRow bodies are validated when split into columns.
+                msg = body if type_byte == b"D" else b.parse_message(type_byte, body)
+                if type_byte in _ASYNC_TYPES:
+                    if batch:
+                        # Deliver what was gathered first, keep the message for next time.
+                        self._stash = msg
+                        assert head is not None
+                        return Response(head, batch, False)
+                    if isinstance(msg, b.ParameterStatus):
+                        self.parameters[msg.name] = msg.value
+                    return msg  # type: ignore[return-value]
+            if isinstance(msg, b.ErrorResponse) and msg.is_fatal:
+                if batch:
+                    self._stash = msg
+                    assert head is not None
+                    return Response(head, batch, False)
+                self.phase = Phase.CLOSED
+                return FatalError(msg)
+            if head is None:
+                if not fifo:
+                    name = "DataRow" if isinstance(msg, bytes) else type(msg).__name__
+                    raise ProtocolError(f"unexpected {name} with no request pending")
+                head = fifo[0]
+                if not head.written:
+                    raise ProtocolError("server answered a request that was never sent")
+                batch = []
+            assert batch is not None
+            if isinstance(msg, b.CopyInResponse):
+                # COPY IN is driven by the I/O layer's copy_in(); a request reaching here
+                # has nobody to feed it: refuse it so the server leaves COPY IN mode.
+                self._refuse_copy_in(head)
+            elif isinstance(msg, b.CopyBothResponse):
+                raise ProtocolError("server started COPY BOTH (replication), which is unsupported")
+            if isinstance(msg, b.ReadyForQuery):
+                self.transaction_status = msg.status
+                head.boundaries -= 1
+                if head.boundaries == 0:
+                    self._complete(head)
+                    if not head.abandoned:
+                        batch.append(msg)
+                    return Response(head, batch, True)
+            if not head.abandoned:
+                batch.append(msg)
+
+    def _refuse_copy_in(self, request: Request) -> None:
+        if not request.barrier:
+            # Later requests may already be on the wire, and COPY IN would eat them.
+            raise ProtocolError("server entered COPY IN mode for a request not marked as COPY")
+        reason = "COPY FROM STDIN is only supported through Connection.copy_in()"
+        self._control.append(f.copy_fail(reason))
+        if not request.simple:
+            # The Sync sent with the request was ignored during COPY IN; the server
+            # discards input until the next one after the error.
+            self._control.append(f.sync())
+
+    def _complete(self, request: Request) -> None:
+        self._fifo.popleft()
+        request.done = True
+        self._written -= 1
+        self._maybe_offer_cancel()

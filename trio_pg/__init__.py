@@ -1,1 +1,64 @@
-"""trio_pg: a Trio-native PostgreSQL client."""
+"""trio_pg: a Trio-native PostgreSQL client.
+
+Open a connection inside a nursery-scoped block::
+
+    async with trio_pg.open_connection("postgresql://app@db/app") as conn:
+        rows = await conn.fetch("SELECT id, name FROM users WHERE active = $1", True)
+
+See ``API.md`` for the whole contract.
+"""
+
+from __future__ import annotations
+
+from trio_pg.codecs import Codec, CodecRegistry, Format, Interval
+from trio_pg.connect import connect, open_connection
+from trio_pg.connection import Connection, ConnectionStatistics
+from trio_pg.errors import (
+    AuthenticationError,
+    ConnectionFailedError,
+    ConnectionLostError,
+    Error,
+    InterfaceError,
+    InvalidPasswordError,
+    NotificationOverflowError,
+    PipelineAbortedError,
+    PostgresError,
+    ProtocolError,
+    QueryCanceledError,
+    TLSError,
+    UniqueViolationError,
+)
+from trio_pg.protocol import TransactionStatus
+from trio_pg.queries import PreparedStatement
+from trio_pg.record import Record
+from trio_pg.statement import ColumnInfo
+
+__all__ = [
+    "AuthenticationError",
+    "Codec",
+    "CodecRegistry",
+    "ColumnInfo",
+    "Connection",
+    "ConnectionFailedError",
+    "ConnectionLostError",
+    "ConnectionStatistics",
+    "Error",
+    "Format",
+    "InterfaceError",
+    "Interval",
+    "InvalidPasswordError",
+    "NotificationOverflowError",
+    "PipelineAbortedError",
+    "PostgresError",
+    "PreparedStatement",
+    "ProtocolError",
+    "QueryCanceledError",
+    "Record",
+    "TLSError",
+    "TransactionStatus",
+    "UniqueViolationError",
+    "connect",
+    "open_connection",
+]
+
+__version__ = "0.1.0.dev0"

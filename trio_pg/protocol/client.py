@@ -177,6 +177,7 @@ Event = (
 )
 
 _ASYNC_TYPES: Final = frozenset((b"A", b"N", b"S"))
+_ASYNC_CLASSES: Final = (b.NotificationResponse, b.NoticeResponse, b.ParameterStatus)
 _COPY_WORD: Final = re.compile(r"copy", re.IGNORECASE)
 _VERSION: Final = re.compile(r"(\d+)(?:\.(\d+))?")
 
@@ -234,6 +235,10 @@ class ClientConnection:
     def pending(self) -> int:
         """Requests registered and not complete (abandoned ones included)."""
         return len(self._fifo)
+
+    def requests(self) -> tuple[Request, ...]:
+        """The registered requests not yet complete, oldest first."""
+        return tuple(self._fifo)
 
     def send_request(
         self,
@@ -316,8 +321,7 @@ class ClientConnection:
     def data_to_send(self) -> bytes:
         """Bytes to write now, in order. Held requests stay queued."""
         out = self._control
-        if out:
-            self._control = []
+        self._control = []
         if self._terminated:
             return b"".join(out)
         blocker = self._blocker
@@ -352,7 +356,7 @@ class ClientConnection:
 
     # -- receiving ----------------------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> None:
+    def receive_data(self, data: bytes | bytearray) -> None:
         """Feed bytes read from the server; ``b""`` means end of stream."""
         self._framer.feed(data)
 
@@ -420,6 +424,9 @@ class ClientConnection:
             if self._stash is not None:
                 msg: b.BackendMessage = self._stash
                 self._stash = None
+                if isinstance(msg, _ASYNC_CLASSES):
+                    # Held back behind a batch: it is still delivered on its own.
+                    return self._async_event(msg)
             else:
                 if head is not None and not head.abandoned and framer.next_type() == 68:
                     assert batch is not None
@@ -439,9 +446,7 @@ class ClientConnection:
                         self._stash = msg
                         assert head is not None
                         return Response(head, batch, False)
-                    if isinstance(msg, b.ParameterStatus):
-                        self.parameters[msg.name] = msg.value
-                    return msg  # type: ignore[return-value]
+                    return self._async_event(msg)  # type: ignore[arg-type]
             if isinstance(msg, b.ErrorResponse) and msg.is_fatal:
                 if batch:
                     self._stash = msg
@@ -474,6 +479,13 @@ class ClientConnection:
                     return Response(head, batch, True)
             if not head.abandoned:
                 batch.append(msg)
+
+    def _async_event(
+        self, msg: b.NotificationResponse | b.NoticeResponse | b.ParameterStatus
+    ) -> Event:
+        if isinstance(msg, b.ParameterStatus):
+            self.parameters[msg.name] = msg.value
+        return msg
 
     def _refuse_copy_in(self, request: Request) -> None:
         if not request.barrier:

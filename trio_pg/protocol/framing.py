@@ -59,7 +59,7 @@ class Framer:
         """Bytes received but not yet returned as messages."""
         return len(self._buf) - self._pos + self._chunks_len
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | bytearray) -> None:
         """Add received bytes; ``b""`` marks end of stream."""
         if not data:
             self._eof = True

@@ -1,0 +1,474 @@
+"""The Trio connection: a reader task, a writer task and a FIFO of requests.
+
+Theory of operation
+-------------------
+:class:`Connection` wraps a :class:`~trio_pg.protocol.ClientConnection` (the sans-I/O
+core) and a Trio stream that has finished startup. Two background tasks run in the
+nursery the connection was opened in:
+
+* the **reader**, the only consumer of the stream: it loops over the core's events,
+  routing each :class:`~trio_pg.protocol.Response` batch to the request's
+  :class:`~trio_pg.pending.PendingRequest` and untagged messages (notices, notifications,
+  parameter changes) to the subscription router;
+* the **writer**, the only producer: it drains ``data_to_send()`` whenever woken.
+
+A user call registers its request and queues its bytes in one synchronous step
+(``ClientConnection.send_request``), wakes the writer, and waits on its pending request.
+So the order on the wire is the order of registration, a cancelled task can never cut a
+write in half, and requests from many tasks coalesce into few writes.
+
+Cancellation: a task cancelled while waiting abandons its request; the core then discards
+the request's remaining messages, and if the request is the only one the server has, it
+offers it for a CancelRequest, sent here on a new connection to the same server. Later
+writes are held until that request's end and the cancel connection's end, so a cancel
+never reaches another query. If the abandoned request has not ended ``cleanup_grace``
+seconds later, the connection is closed instead of waited on.
+
+Failure: end of stream, a FATAL error, a transport error or a protocol violation become
+the connection's *close reason*: every pending request fails with
+:class:`~trio_pg.errors.ConnectionLostError` (or ProtocolError) chained to the cause, and
+both tasks return normally. Only bugs escape a background task.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Final
+
+import trio
+
+from trio_pg.codecs import CodecRegistry
+from trio_pg.conninfo import ConnectParams, HostSpec
+from trio_pg.errors import (
+    ConnectionLostError,
+    Error,
+    PostgresError,
+    ProtocolError,
+)
+from trio_pg.pending import PendingRequest, WakeSignal
+from trio_pg.protocol import (
+    NEED_DATA,
+    ClientConnection,
+    ConnectionClosed,
+    FatalError,
+    Request,
+    Response,
+    TransactionStatus,
+)
+from trio_pg.protocol import frontend as f
+from trio_pg.protocol.backend import NoticeResponse, NotificationResponse, ParameterStatus
+from trio_pg.queries import QueryMixin
+from trio_pg.statement import StatementCache, StatementInfo
+
+__all__ = ["Connection", "ConnectionStatistics"]
+
+logger = logging.getLogger("trio_pg")
+
+_RECEIVE_SIZE: Final = 256 * 1024
+#: What a broken or closed stream raises; mapped to ConnectionLostError at this boundary.
+TRANSPORT_ERRORS: Final = (
+    trio.BrokenResourceError,
+    trio.ClosedResourceError,
+    OSError,
+    ssl.SSLError,
+)
+
+#: Opens a stream to the server for a CancelRequest (same host and encryption).
+CancelOpener = Callable[[], Awaitable[trio.abc.Stream]]
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionStatistics:
+    """A snapshot of one connection's counters (:meth:`Connection.statistics`).
+
+    Attributes:
+        pending_requests: Requests registered and not complete (abandoned ones included).
+        requests: Requests registered since the connection opened.
+        bytes_sent: Bytes written to the stream after startup.
+        bytes_received: Bytes read from the stream after startup.
+        writes: ``send_all`` calls (pipelined requests share writes).
+        receives: ``receive_some`` calls that returned data.
+        cancels_sent: CancelRequests sent for abandoned requests.
+        statement_cache_size: Statements in the cache now.
+        statement_cache_hits: Cache lookups that found a statement.
+        statement_cache_misses: Cache lookups that had to describe the statement.
+    """
+
+    pending_requests: int
+    requests: int
+    bytes_sent: int
+    bytes_received: int
+    writes: int
+    receives: int
+    cancels_sent: int
+    statement_cache_size: int
+    statement_cache_hits: int
+    statement_cache_misses: int
+
+
+class Connection(QueryMixin, trio.abc.AsyncResource):
+    """One session with a PostgreSQL server.
+
+    Made by :func:`trio_pg.open_connection` or :func:`trio_pg.connect`, never directly.
+    Any number of tasks may use one connection at once: each call is one request in the
+    connection's FIFO and results come back in order.
+    """
+
+    def __init__(
+        self,
+        *,
+        core: ClientConnection,
+        stream: trio.abc.Stream,
+        params: ConnectParams,
+        host: HostSpec,
+        codecs: CodecRegistry,
+        statement_cache_size: int,
+        cleanup_grace: float,
+        open_cancel_stream: CancelOpener,
+    ) -> None:
+        self._core = core
+        self._stream = stream
+        self._params = params
+        self._host = host
+        self._codecs = codecs
+        self._cleanup_grace = cleanup_grace
+        self._open_cancel_stream = open_cancel_stream
+        self._cache = StatementCache(statement_cache_size, self._close_statement_later)
+        self._statement_counter = 0
+        self._preparing: dict[str, trio.Event] = {}
+        self._writer_signal = WakeSignal()
+        self._nursery: trio.Nursery | None = None
+        self._tasks_scope = trio.CancelScope()
+        self._closing = False
+        self._closed = trio.Event()
+        self._writer_done = trio.Event()
+        self._close_reason: Error | None = None
+        self._fatal: PostgresError | None = None
+        self._requests = 0
+        self._bytes_sent = 0
+        self._bytes_received = 0
+        self._writes = 0
+        self._receives = 0
+        self._cancels_sent = 0
+
+    # -- read-only state -------------------------------------------------------------------
+
+    @property
+    def parameters(self) -> dict[str, str]:
+        """Live server parameters (``server_version``, ``TimeZone``, ...). Do not modify."""
+        return self._core.parameters
+
+    @property
+    def server_version(self) -> tuple[int, ...]:
+        """The server's version, such as ``(18, 4)``."""
+        return self._core.server_version
+
+    @property
+    def backend_pid(self) -> int:
+        """The server process ID serving this connection."""
+        key = self._core.backend_key
+        return key.process_id if key is not None else 0
+
+    @property
+    def protocol_version(self) -> tuple[int, int]:
+        """The negotiated protocol version, ``(3, 2)`` or ``(3, 0)``."""
+        return self._core.protocol_version
+
+    @property
+    def transaction_status(self) -> TransactionStatus:
+        """IDLE, IN_TRANSACTION or FAILED, as of the last completed request."""
+        return self._core.transaction_status
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction block is open (possibly failed)."""
+        return self._core.transaction_status is not TransactionStatus.IDLE
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the connection was closed or lost."""
+        return self._closing or self._close_reason is not None
+
+    @property
+    def host(self) -> HostSpec:
+        """The server this connection went to."""
+        return self._host
+
+    def statistics(self) -> ConnectionStatistics:
+        """Counters for monitoring and tests; see :class:`ConnectionStatistics`."""
+        return ConnectionStatistics(
+            pending_requests=self._core.pending,
+            requests=self._requests,
+            bytes_sent=self._bytes_sent,
+            bytes_received=self._bytes_received,
+            writes=self._writes,
+            receives=self._receives,
+            cancels_sent=self._cancels_sent,
+            statement_cache_size=len(self._cache),
+            statement_cache_hits=self._cache.hits,
+            statement_cache_misses=self._cache.misses,
+        )
+
+    def __repr__(self) -> str:
+        state = "closed" if self.is_closed else self.transaction_status.name.lower()
+        where = f"{self._host.host}:{self._host.port}"
+        return f"<trio_pg.Connection pid={self.backend_pid} {where} {state}>"
+
+    # -- background tasks -------------------------------------------------------------------
+
+    async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the reader and writer until the connection closes (in the user's nursery)."""
+        try:
+            with self._tasks_scope:
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    nursery.start_soon(self._reader)
+                    nursery.start_soon(self._writer)
+                    task_status.started()
+        finally:
+            self._nursery = None
+            if self._close_reason is None:  # pragma: no cover - only if the caller cancels us
+                self._shutdown(ConnectionLostError("the connection's tasks were cancelled"))
+            await self._close_stream()
+
+    async def _reader(self) -> None:
+        core = self._core
+        stream = self._stream
+        on_response = self._on_response
+        try:
+            while True:
+                event = core.next_event()
+                if event.__class__ is Response:
+                    on_response(event)
+                elif event is NEED_DATA:
+                    data = await stream.receive_some(_RECEIVE_SIZE)
+                    if data:
+                        self._receives += 1
+                        self._bytes_received += len(data)
+                    core.receive_data(data)
+                elif isinstance(event, (NotificationResponse, NoticeResponse, ParameterStatus)):
+                    self._on_async_message(event)
+                elif isinstance(event, FatalError):
+                    self._fatal = PostgresError.from_fields(event.error.fields)
+                elif isinstance(event, ConnectionClosed):
+                    self._shutdown(self._lost("the server closed the connection", self._fatal))
+                    return
+                else:  # pragma: no cover - startup events cannot occur after startup
+                    raise AssertionError(f"unexpected event {event!r}")
+        except ProtocolError as exc:
+            self._shutdown(exc)
+        except TRANSPORT_ERRORS as exc:
+            self._shutdown(self._lost("the connection to the server broke", exc))
+
+    async def _writer(self) -> None:
+        core = self._core
+        stream = self._stream
+        signal = self._writer_signal
+        try:
+            while True:
+                data = core.data_to_send()
+                if data:
+                    self._writes += 1
+                    self._bytes_sent += len(data)
+                    await stream.send_all(data)
+                elif self._closing:
+                    return
+                else:
+                    await signal.wait()
+        except TRANSPORT_ERRORS as exc:
+            self._shutdown(self._lost("the connection to the server broke", exc))
+        finally:
+            self._writer_done.set()
+
+    def _on_response(self, event: Response) -> None:
+        request = event.request
+        pending = request.context
+        if pending is not None and not request.abandoned:
+            assert isinstance(pending, PendingRequest)
+            pending.deliver(event.messages, event.done)
+        elif pending is not None and event.done:
+            assert isinstance(pending, PendingRequest)
+            pending.deliver([], True)
+        if event.done:
+            self._after_request_done()
+
+    def _after_request_done(self) -> None:
+        offer = self._core.take_cancel()
+        if offer is not None:
+            self._start_cancel(offer)
+        if self._core.has_data_to_send:
+            self._writer_signal.set()
+
+    def _on_async_message(
+        self, message: NotificationResponse | NoticeResponse | ParameterStatus
+    ) -> None:
+        if isinstance(message, NoticeResponse):
+            fields = message.fields
+            logger.info(
+                "server %s: %s", fields.get("V") or fields.get("S", "NOTICE"), fields.get("M", "")
+            )
+        elif isinstance(message, NotificationResponse):
+            logger.debug("notification on %r with no subscriber dropped", message.channel)
+
+    def _lost(self, what: str, cause: BaseException | None) -> ConnectionLostError:
+        detail = f": {cause}" if cause is not None else ""
+        error = ConnectionLostError(f"{what}{detail}")
+        error.__cause__ = cause
+        return error
+
+    def _shutdown(self, reason: Error) -> None:
+        """Make ``reason`` the close reason: fail every waiter and stop both tasks."""
+        if self._close_reason is None:
+            self._close_reason = reason
+        for request in self._core.requests():
+            pending = request.context
+            if isinstance(pending, PendingRequest):
+                pending.fail(self._reason_for_waiter())
+        self._tasks_scope.cancel()
+
+    def _reason_for_waiter(self) -> Error:
+        reason = self._close_reason
+        assert reason is not None
+        error = type(reason)(*reason.args)
+        error.__cause__ = reason.__cause__ or (reason if error is not reason else None)
+        return error
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def _check_usable(self) -> None:
+        if self._close_reason is not None:
+            raise self._reason_for_waiter()
+        if self._closing:
+            raise ConnectionLostError("the connection is closed (aclose() was called)")
+
+    def _submit(
+        self, data: bytes, *, boundaries: int = 1, simple: bool = False, barrier: bool = False
+    ) -> PendingRequest:
+        """Register a request and queue its bytes in one synchronous step."""
+        self._check_usable()
+        pending = PendingRequest(self._abandon)
+        pending.request = self._core.send_request(
+            data, boundaries=boundaries, simple=simple, barrier=barrier, context=pending
+        )
+        self._requests += 1
+        self._writer_signal.set()
+        return pending
+
+    def _submit_unattended(self, data: bytes) -> None:
+        """A request whose results nobody reads (closing an evicted statement)."""
+        if self.is_closed:
+            return
+        self._core.send_request(data, context=None)
+        self._requests += 1
+        self._writer_signal.set()
+
+    def _abandon(self, pending: PendingRequest) -> None:
+        request = pending.request
+        if request is None or request.done:
+            return
+        self._core.abandon(request)
+        offer = self._core.take_cancel()
+        if offer is not None:
+            self._start_cancel(offer)
+
+    def _close_statement_later(self, info: StatementInfo) -> None:
+        if info.name and not info.closed:
+            info.closed = True
+            self._submit_unattended(f.close("S", info.name) + f.sync())
+
+    def _next_statement_name(self) -> str:
+        self._statement_counter += 1
+        return f"__trio_pg_{self._statement_counter}"
+
+    # -- cancellation ---------------------------------------------------------------------
+
+    def _start_cancel(self, request: Request) -> None:
+        nursery = self._nursery
+        if nursery is None or self.is_closed:
+            self._core.cancel_finished(request)
+            return
+        pending = request.context
+        if isinstance(pending, PendingRequest) and pending.done_event is None:
+            pending.done_event = trio.Event()
+        nursery.start_soon(self._cancel_and_watch, request)
+
+    async def _cancel_and_watch(self, request: Request) -> None:
+        """Send a CancelRequest; close the connection if the request outlives the grace."""
+        key = self._core.backend_key
+        with trio.move_on_after(self._cleanup_grace):
+            try:
+                if key is not None:
+                    stream = await self._open_cancel_stream()
+                    async with stream:
+                        await stream.send_all(f.cancel_request(key.process_id, key.secret_key))
+                        self._cancels_sent += 1
+                        # The server closes the cancel connection once it has signalled
+                        # the backend; waiting for that keeps later writes behind it.
+                        while await stream.receive_some(64):
+                            pass
+            except (Error, *TRANSPORT_ERRORS) as exc:
+                logger.debug("CancelRequest failed: %r", exc)
+        self._core.cancel_finished(request)
+        if self._core.has_data_to_send:
+            self._writer_signal.set()
+        pending = request.context
+        if request.done or not isinstance(pending, PendingRequest):
+            return
+        assert pending.done_event is not None
+        with trio.move_on_after(self._cleanup_grace):
+            await pending.done_event.wait()
+            return
+        self._shutdown(
+            ConnectionLostError(
+                f"a cancelled query did not stop within cleanup_grace={self._cleanup_grace}s; "
+                "the connection was closed instead of waited on"
+            )
+        )
+
+    # -- closing ---------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close the connection: send Terminate, then close the stream. Idempotent.
+
+        Runs shielded, bounded by ``cleanup_grace``, so the connection is closed even
+        when the calling task is cancelled. Pending requests fail with
+        :class:`~trio_pg.errors.ConnectionLostError`.
+        """
+        if not self._closing:
+            self._closing = True
+            with trio.CancelScope(shield=True):
+                with trio.move_on_after(self._cleanup_grace):
+                    if self._close_reason is None:
+                        # The writer sends Terminate after what it is writing, then exits.
+                        self._core.send_terminate()
+                        self._writer_signal.set()
+                        await self._writer_done.wait()
+                self._shutdown(ConnectionLostError("the connection was closed by aclose()"))
+                with trio.move_on_after(self._cleanup_grace):
+                    await self._closed.wait()
+        else:
+            with trio.CancelScope(shield=True), trio.move_on_after(self._cleanup_grace):
+                await self._closed.wait()
+        await trio.lowlevel.checkpoint()
+
+    async def _close_stream(self) -> None:
+        with trio.CancelScope(shield=True), trio.move_on_after(self._cleanup_grace):
+            try:
+                await self._stream.aclose()
+            except TRANSPORT_ERRORS:
+                pass
+        self._closed.set()
+
+    # -- used by the query layer --------------------------------------------------------------
+
+    @property
+    def _registry(self) -> CodecRegistry:
+        return self._codecs
+
+    @property
+    def _statement_cache(self) -> StatementCache:
+        return self._cache
+

@@ -1,0 +1,250 @@
+"""Described statements: their parameter encoders, row decoders, and the LRU cache.
+
+A statement is described once (Parse + Describe, protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY):
+the server says which types its parameters have and what its rows look like. From that
+this module precomputes everything a later execution needs, so executing costs only
+encoding the arguments and building one Bind message: the per-parameter encoders and
+formats, the per-column result formats and decoders, and the Record class.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from trio_pg.codecs import CodecRegistry, DecodeFn, EncodeFn
+from trio_pg.errors import InterfaceError, ProtocolError
+from trio_pg.protocol import frontend as f
+from trio_pg.protocol.backend import Column
+from trio_pg.record import Record, record_class
+
+__all__ = ["ColumnInfo", "StatementCache", "StatementInfo", "describe_statement"]
+
+_I16: Final = struct.Struct("!h")
+_I32: Final = struct.Struct("!i")
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnInfo:
+    """A result column: its name, type OID and type name."""
+
+    name: str
+    type_oid: int
+    type_name: str
+
+
+class StatementInfo:
+    """Everything needed to execute one described statement and decode its rows.
+
+    ``name`` is the server-side prepared statement name; ``""`` means the statement is
+    not kept on the server and is parsed again (unnamed) with every execution, for
+    poolers in transaction mode.
+    """
+
+    __slots__ = (
+        "_decoders",
+        "_encoders",
+        "_param_formats",
+        "_result_formats",
+        "closed",
+        "columns",
+        "name",
+        "param_oids",
+        "param_type_names",
+        "record_class",
+        "sql",
+    )
+
+    def __init__(
+        self,
+        sql: str,
+        name: str,
+        param_oids: Sequence[int],
+        columns: Sequence[Column] | None,
+        registry: CodecRegistry,
+    ) -> None:
+        self.sql = sql
+        self.name = name
+        self.closed = False
+        self.param_oids = tuple(param_oids)
+        encoders = [registry.param_encoder(oid) for oid in self.param_oids]
+        self._param_formats = tuple(int(fmt) for fmt, _ in encoders)
+        self._encoders: tuple[EncodeFn, ...] = tuple(enc for _, enc in encoders)
+        self.param_type_names = tuple(
+            registry.type_name(oid) or str(oid) for oid in self.param_oids
+        )
+        cols = tuple(columns or ())
+        decoders = [registry.result_decoder(c.type_oid) for c in cols]
+        self._result_formats = tuple(int(fmt) for fmt, _ in decoders)
+        self._decoders: tuple[DecodeFn, ...] = tuple(dec for _, dec in decoders)
+        self.columns = tuple(
+            ColumnInfo(c.name, c.type_oid, registry.type_name(c.type_oid) or str(c.type_oid))
+            for c in cols
+        )
+        self.record_class = record_class([c.name for c in cols])
+
+    @property
+    def returns_rows(self) -> bool:
+        """Whether the statement has a RowDescription (it may still return zero rows)."""
+        return bool(self.columns)
+
+    # -- encoding ------------------------------------------------------------------------
+
+    def encode_args(self, args: Sequence[object]) -> list[bytes | None]:
+        """Encode arguments for Bind, checking their count and values.
+
+        Raises:
+            InterfaceError: Wrong number of arguments, or a value its parameter's type
+                cannot take (the message names the parameter and its type).
+        """
+        if len(args) != len(self._encoders):
+            raise InterfaceError(
+                f"the statement expects {len(self._encoders)} argument(s), got {len(args)}"
+            )
+        out: list[bytes | None] = []
+        append = out.append
+        for i, (value, encode) in enumerate(zip(args, self._encoders, strict=True)):
+            if value is None:
+                append(None)
+                continue
+            try:
+                append(encode(value))
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise InterfaceError(
+                    f"invalid argument ${i + 1} for parameter of type "
+                    f"{self.param_type_names[i]}: {exc}"
+                ) from exc
+        return out
+
+    def execute_message(self, args: Sequence[object], max_rows: int = 0) -> bytes:
+        """Messages that bind ``args`` to the unnamed portal and execute it (no Sync)."""
+        parts = []
+        if not self.name:
+            parts.append(f.parse("", self.sql, self.param_oids))
+        parts.append(
+            f.bind("", self.name, self.encode_args(args), self._param_formats, self._result_formats)
+        )
+        parts.append(f.execute("", max_rows))
+        return b"".join(parts)
+
+    # -- decoding ------------------------------------------------------------------------
+
+    def decode_rows(
+        self, messages: Iterable[object], out: list[Record], others: list[object]
+    ) -> None:
+        """Decode the DataRow bodies among ``messages`` into records appended to ``out``.
+
+        Messages that are not rows are appended to ``others``, in order.
+
+        Raises:
+            ProtocolError: A row's layout does not match the statement's columns.
+            InterfaceError: A value could not be decoded (the message names the column).
+        """
+        decoders = self._decoders
+        ncols = len(decoders)
+        new = tuple.__new__
+        cls = self.record_class
+        unpack = _I32.unpack_from
+        unpack16 = _I16.unpack_from
+        append = out.append
+        for data in messages:
+            if data.__class__ is not bytes:
+                others.append(data)
+                continue
+            assert isinstance(data, bytes)
+            values: list[Any] = []
+            add = values.append
+            try:
+                if unpack16(data, 0)[0] != ncols:
+                    raise ProtocolError(
+                        f"DataRow has {unpack16(data, 0)[0]} columns, expected {ncols}"
+                    )
+                pos = 2
+                for decode in decoders:
+                    (size,) = unpack(data, pos)
+                    pos += 4
+                    if size < 0:
+                        add(None)
+                    else:
+                        end = pos + size
+                        add(decode(data[pos:end]))
+                        pos = end
+            except struct.error as exc:
+                raise ProtocolError(f"malformed DataRow: {exc}") from exc
+            except Exception as exc:
+                raise self._decode_error(len(values), exc) from exc
+            if pos != len(data):
+                raise ProtocolError("malformed DataRow: column lengths do not add up")
+            append(new(cls, values))
+
+    def _decode_error(self, index: int, exc: Exception) -> Exception:
+        if isinstance(exc, ProtocolError):
+            return exc
+        column = self.columns[index]
+        return InterfaceError(
+            f"could not decode column {column.name!r} of type {column.type_name}: {exc} "
+            "(register a codec with set_type_codec if the type is custom)"
+        )
+
+
+def describe_statement(
+    sql: str,
+    name: str,
+    param_oids: Sequence[int],
+    columns: Sequence[Column] | None,
+    registry: CodecRegistry,
+) -> StatementInfo:
+    """Build a :class:`StatementInfo` from a ParameterDescription and RowDescription."""
+    return StatementInfo(sql, name, param_oids, columns, registry)
+
+
+class StatementCache:
+    """A per-connection LRU of described statements, keyed by SQL text.
+
+    ``on_evict`` is called with each statement pushed out, so the connection can close
+    it on the server.
+    """
+
+    def __init__(self, size: int, on_evict: Callable[[StatementInfo], None]) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, StatementInfo] = OrderedDict()
+        self._on_evict = on_evict
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, sql: str) -> StatementInfo | None:
+        """The cached statement for ``sql``, marking it most recently used."""
+        info = self._entries.get(sql)
+        if info is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._entries.move_to_end(sql)
+        return info
+
+    def put(self, info: StatementInfo) -> None:
+        """Add ``info``; evict the least recently used beyond ``size``."""
+        if self.size <= 0:
+            return
+        old = self._entries.pop(info.sql, None)
+        if old is not None and old is not info:
+            self._on_evict(old)
+        self._entries[info.sql] = info
+        while len(self._entries) > self.size:
+            _, evicted = self._entries.popitem(last=False)
+            self._on_evict(evicted)
+
+    def discard(self, info: StatementInfo) -> None:
+        """Forget ``info`` (the server no longer has it, or it is stale)."""
+        if self._entries.get(info.sql) is info:
+            del self._entries[info.sql]
+
+    def clear(self) -> None:
+        """Forget everything, without closing (after DISCARD ALL / DEALLOCATE ALL)."""
+        self._entries.clear()

@@ -293,12 +293,10 @@ class Connection(QueryMixin, trio.abc.AsyncResource):
             assert isinstance(pending, PendingRequest)
             pending.deliver([], True)
         if event.done:
-            self._after_request_done()
-
-    def _after_request_done(self) -> None:
-        offer = self._core.take_cancel()
-        if offer is not None:
-            self._start_cancel(offer)
+            offer = self._core.take_cancel()
+            if offer is not None:
+                self._start_cancel(offer)
+        # A completed request may release held writes; COPY refusal queues bytes too.
         if self._core.has_data_to_send:
             self._writer_signal.set()
 

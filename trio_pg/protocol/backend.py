@@ -299,7 +299,11 @@ class FunctionCallResponse:
 
 @dataclass(frozen=True, slots=True)
 class NegotiateProtocolVersion:
-    """The server supports an older minor version and/or not all requested ``_pq_`` options."""
+    """The server supports an older minor version and/or not all requested ``_pq_`` options.
+
+    ``newest_minor_version`` is the Int32 as sent: servers put the whole version number
+    there (``major << 16 | minor``, e.g. ``0x00030000`` for 3.0), not the bare minor.
+    """
 
     newest_minor_version: int
     unrecognized_options: tuple[str, ...]

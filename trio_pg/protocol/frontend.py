@@ -72,13 +72,17 @@ def cstring(value: str, what: str = "string") -> bytes:
     """Encode ``value`` as a NUL-terminated UTF-8 protocol string.
 
     Raises:
-        InterfaceError: ``value`` contains a NUL character, which the protocol cannot carry.
+        InterfaceError: ``value`` contains a NUL character, which the protocol cannot carry,
+            or a lone surrogate, which UTF-8 cannot encode.
     """
     if "\x00" in value:
         raise InterfaceError(
             f"{what} cannot contain NUL (\\x00) characters: the protocol ends strings at NUL"
         )
-    return value.encode() + b"\x00"
+    try:
+        return value.encode() + b"\x00"
+    except UnicodeEncodeError as exc:  # lone surrogates, e.g. from surrogateescape
+        raise InterfaceError(f"{what} is not valid Unicode: {exc}") from exc
 
 
 def _message(type_byte: bytes, body: bytes) -> bytes:
@@ -167,7 +171,8 @@ def parse(name: str, sql: str, param_types: Sequence[int] = ()) -> bytes:
         (
             cstring(name, "statement name"),
             cstring(sql, "query text"),
-            _I16.pack(len(param_types)),
+            # Read as unsigned by the server, like Bind's counts: up to 65,535 types.
+            _H16.pack(len(param_types)),
             struct.pack(f"!{len(param_types)}I", *param_types),
         )
     )

@@ -143,7 +143,16 @@ class StartupMachine:
         assert isinstance(msg, b.NegotiateProtocolVersion)
         if self._method is not None or self._authenticated:
             raise ProtocolError("NegotiateProtocolVersion after authentication began")
-        offered = (self._opts.protocol_version[0], msg.newest_minor_version)
+        # Despite the field's documented name, servers send a whole version number,
+        # major << 16 | minor, as in the StartupMessage (backend_startup.c,
+        # SendNegotiateProtocolVersion sends FrontendProtocol; libpq reads it the same way).
+        code = msg.newest_minor_version
+        offered = (code >> 16, code & 0xFFFF)
+        if offered[0] != self._opts.protocol_version[0]:
+            raise ProtocolError(
+                f"server negotiated protocol {offered[0]}.{offered[1]}, a different major "
+                "version than the one requested"
+            )
         if offered >= self._opts.protocol_version:
             raise ProtocolError(
                 f"server negotiated protocol {offered[0]}.{offered[1]}, which is not older "
@@ -229,11 +238,14 @@ class StartupMachine:
                 "supports"
             )
         password = self._password()
-        # The user name travels in the StartupMessage; PostgreSQL ignores SCRAM's n= field,
-        # so it is sent empty as libpq does (auth-scram.c).
+        # PostgreSQL ignores SCRAM's n= field and uses the StartupMessage's user
+        # (sasl-authentication.html#SASL-SCRAM-SHA-256). libpq sends it empty, but scramp
+        # refuses an empty user name, so the role name goes there.
         binding = cb_data if cb_mode != "disable" else None
         try:
-            self._scram = scramp.ScramClient([mechanism], "", password, channel_binding=binding)
+            self._scram = scramp.ScramClient(
+                [mechanism], self._opts.user, password, channel_binding=binding
+            )
             first = self._scram.get_client_first()
         except scramp.ScramException as exc:
             raise AuthenticationError(f"SCRAM authentication failed: {exc}") from exc

@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Final
 
 import trio
@@ -136,6 +137,7 @@ class Connection(QueryMixin, trio.abc.AsyncResource):
         self._codecs = codecs
         self._cleanup_grace = cleanup_grace
         self._open_cancel_stream = open_cancel_stream
+        self._parameters = MappingProxyType(core.parameters)
         self._cache = StatementCache(statement_cache_size, self._close_statement_later)
         self._statement_counter = 0
         self._preparing: dict[str, trio.Event] = {}
@@ -146,7 +148,6 @@ class Connection(QueryMixin, trio.abc.AsyncResource):
         self._closed = trio.Event()
         self._writer_done = trio.Event()
         self._close_reason: Error | None = None
-        self._fatal: PostgresError | None = None
         self._requests = 0
         self._bytes_sent = 0
         self._bytes_received = 0
@@ -157,9 +158,9 @@ class Connection(QueryMixin, trio.abc.AsyncResource):
     # -- read-only state -------------------------------------------------------------------
 
     @property
-    def parameters(self) -> dict[str, str]:
-        """Live server parameters (``server_version``, ``TimeZone``, ...). Do not modify."""
-        return self._core.parameters
+    def parameters(self) -> Mapping[str, str]:
+        """Server parameters (``server_version``, ``TimeZone``, ...), kept up to date live."""
+        return self._parameters
 
     @property
     def server_version(self) -> tuple[int, ...]:
@@ -252,14 +253,21 @@ class Connection(QueryMixin, trio.abc.AsyncResource):
                 elif isinstance(event, (NotificationResponse, NoticeResponse, ParameterStatus)):
                     self._on_async_message(event)
                 elif isinstance(event, FatalError):
-                    self._fatal = PostgresError.from_fields(event.error.fields)
+                    # The session is over; the server closes the socket next.
+                    fatal = PostgresError.from_fields(event.error.fields)
+                    self._shutdown(self._lost("the server closed the connection", fatal))
+                    return
                 elif isinstance(event, ConnectionClosed):
-                    self._shutdown(self._lost("the server closed the connection", self._fatal))
+                    self._shutdown(self._lost("the server closed the connection", None))
                     return
                 else:  # pragma: no cover - startup events cannot occur after startup
                     raise AssertionError(f"unexpected event {event!r}")
         except ProtocolError as exc:
-            self._shutdown(exc)
+            if core.eof_received:
+                # Cut off mid-message: the server went away, it did not misbehave.
+                self._shutdown(self._lost("the server closed the connection", exc))
+            else:
+                self._shutdown(exc)
         except TRANSPORT_ERRORS as exc:
             self._shutdown(self._lost("the connection to the server broke", exc))
 
@@ -330,8 +338,10 @@ class Connection(QueryMixin, trio.abc.AsyncResource):
     def _reason_for_waiter(self) -> Error:
         reason = self._close_reason
         assert reason is not None
+        # A fresh exception per waiter: one object raised in many tasks would have its
+        # traceback grow with each of them.
         error = type(reason)(*reason.args)
-        error.__cause__ = reason.__cause__ or (reason if error is not reason else None)
+        error.__cause__ = reason.__cause__
         return error
 
     # -- requests ---------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
-from trio_pg.errors import InterfaceError, PostgresError
+from trio_pg.errors import Error, InterfaceError, PostgresError, ProtocolError
 from trio_pg.protocol import TransactionStatus, may_copy_in
 from trio_pg.protocol import frontend as f
 from trio_pg.protocol.backend import (
@@ -36,7 +36,7 @@ from trio_pg.protocol.backend import (
     RowDescription,
 )
 from trio_pg.record import Record
-from trio_pg.statement import StatementInfo
+from trio_pg.statement import ColumnInfo, StatementInfo
 
 if TYPE_CHECKING:
     from trio_pg.codecs import CodecRegistry
@@ -96,6 +96,10 @@ class QueryMixin:
         def _next_statement_name(self) -> str: ...
 
         def _close_statement_later(self, info: StatementInfo) -> None: ...
+
+        def _submit_unattended(self, data: bytes) -> None: ...
+
+        def _shutdown(self, reason: Error) -> None: ...
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -205,6 +209,19 @@ class QueryMixin:
         """Parse + Describe + Sync: learn parameter types and row shape from the server."""
         data = f.parse(name, sql) + f.describe("S", name) + f.sync()
         pending = self._submit(data)
+        try:
+            return await self._read_description(pending, sql, name)
+        except PostgresError:
+            raise  # Parse failed: no statement was created
+        except BaseException:
+            if name:
+                # Cancelled after Parse may have run: do not leave the statement behind.
+                self._submit_unattended(f.close("S", name) + f.sync())
+            raise
+
+    async def _read_description(
+        self, pending: PendingRequest, sql: str, name: str
+    ) -> StatementInfo:
         param_oids: tuple[int, ...] = ()
         row_description: RowDescription | None = None
         error: PostgresError | None = None
@@ -264,7 +281,12 @@ class QueryMixin:
         others: list[object] = []
         try:
             while batch := await pending.next_batch():
-                info.decode_rows(batch, rows, others)
+                try:
+                    info.decode_rows(batch, rows, others)
+                except ProtocolError as exc:
+                    # The server's rows do not fit its own description: out of step.
+                    self._shutdown(exc)
+                    raise
                 if others:
                     self._absorb(others, result)
                     others.clear()
@@ -321,7 +343,7 @@ class PreparedStatement:
         return self._info.param_oids
 
     @property
-    def columns(self) -> tuple[Any, ...]:
+    def columns(self) -> tuple[ColumnInfo, ...]:
         """Result columns: ``ColumnInfo(name, type_oid, type_name)`` each."""
         return self._info.columns
 

@@ -356,6 +356,11 @@ class ClientConnection:
 
     # -- receiving ----------------------------------------------------------------------
 
+    @property
+    def eof_received(self) -> bool:
+        """Whether the end of the server's stream has been fed in."""
+        return self._framer.eof
+
     def receive_data(self, data: bytes | bytearray) -> None:
         """Feed bytes read from the server; ``b""`` means end of stream."""
         self._framer.feed(data)

@@ -10,7 +10,8 @@ that file until it says ``ready`` or the child exits. A port is picked by bindin
 on 127.0.0.1; if someone else takes it before the postmaster binds, the start is retried
 with a fresh port. ``stop()`` sends SIGINT (fast shutdown, ``server-shutdown.html``),
 waits, and removes the directory. Servers still running at interpreter exit are stopped
-by an ``atexit`` hook.
+by an ``atexit`` hook; if this process is killed outright, a small watchdog process
+(``_watchdog.py``) notices and does the same.
 
 PostgreSQL refuses to run as root, so when this process is root every server program
 runs as the ``postgres`` OS user if it exists, else as ``nobody``; the temporary
@@ -25,6 +26,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -127,6 +129,7 @@ class PostgresServer:
         self._root: Path | None = None
         self._port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
+        self._watchdog: subprocess.Popen[bytes] | None = None
         self._used = False
 
     # -- configuration and addresses ---------------------------------------------------
@@ -250,6 +253,7 @@ class PostgresServer:
         _running.add(self)
         try:
             self._root = Path(tempfile.mkdtemp(prefix="trio_pg-"))
+            self._watchdog = _start_watchdog(self._root)
             self._initdb()
             self._bootstrap()
             self._start_postmaster()
@@ -265,6 +269,9 @@ class PostgresServer:
         root, self._root = self._root, None
         if root is not None:
             shutil.rmtree(root, ignore_errors=True)
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            _stand_down(watchdog)
         self._port = None
         _running.discard(self)
 
@@ -527,6 +534,30 @@ def _child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "LC_", "LANG"))}
     env["LC_ALL"] = "C"
     return env
+
+
+def _start_watchdog(root: Path) -> subprocess.Popen[bytes]:
+    script = Path(__file__).with_name("_watchdog.py")
+    return subprocess.Popen(
+        # -I -S: isolated and without site-packages, so it starts fast and imports nothing
+        # of ours; its own session keeps it alive through a signal to our process group.
+        [sys.executable, "-I", "-S", str(script), str(root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd="/",
+        start_new_session=True,
+    )
+
+
+def _stand_down(watchdog: subprocess.Popen[bytes]) -> None:
+    try:
+        # Any byte means "stopped properly, nothing to clean up"; communicate() closes
+        # the pipe, ignores a watchdog that already exited, and reaps it.
+        watchdog.communicate(b"x", timeout=_STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        watchdog.kill()
+        watchdog.wait()
 
 
 def _free_port() -> int:

@@ -5,13 +5,17 @@ then tries each host in turn (shuffled with ``load_balance_hosts=random``), each
 bounded by ``connect_timeout``. A try opens a stream, negotiates TLS as ``sslmode``
 says (:mod:`trio_pg.tls`), and runs the startup exchange of the sans-I/O core in the
 calling task, so authentication errors are raised by the caller's ``await`` and never
-into a nursery. Only a fully started session gets its reader and writer tasks.
+into a nursery. Only a fully started session gets its reader and writer tasks; they
+start before the ``target_session_attrs`` check, which may need a query and must be able
+to close a session that does not match.
 
 As in libpq (libpq-connect.html#LIBPQ-MULTIPLE-HOSTS), a host that cannot be reached
 or does not match ``target_session_attrs`` makes the next one be tried; a server that
-refuses the login (wrong password, no such database) ends the attempt at once.
+refuses the login (wrong password, no such database) ends the attempt at once, with no
+other host tried (only the sslmode retries below may ask the same host again).
 ``sslmode=allow`` first tries without TLS and retries with it when the server refuses;
-``sslmode=prefer`` falls back to plain text when the server declines TLS. Protocol 3.2
+``sslmode=prefer`` falls back to plain text when the server declines TLS, the handshake
+fails, or the server refuses the encrypted session (a ``hostnossl`` rule). Protocol 3.2
 is asked for, and a server or pooler that rejects it outright is retried with 3.0.
 """
 
@@ -135,9 +139,7 @@ async def connect(
     )
     if ssl_context is not None and settings.sslmode == "disable":
         raise InterfaceError("ssl_context was given, but sslmode=disable forbids TLS")
-    conn = await _connect_any(settings, options)
-    await nursery.start(conn._run)
-    return conn
+    return await _connect_any(settings, options, nursery)
 
 
 @asynccontextmanager
@@ -170,7 +172,9 @@ async def open_connection(dsn: str | None = None, **params: object) -> AsyncIter
 # -- host selection ---------------------------------------------------------------------
 
 
-async def _connect_any(settings: ConnectParams, options: _Options) -> Connection:
+async def _connect_any(
+    settings: ConnectParams, options: _Options, nursery: trio.Nursery
+) -> Connection:
     hosts = list(settings.hosts)
     if settings.load_balance_hosts == "random":
         random.shuffle(hosts)
@@ -188,7 +192,14 @@ async def _connect_any(settings: ConnectParams, options: _Options) -> Connection
                 failures.append(f"{_where(host)}: {exc}")
                 last_error = exc
                 continue
-            mismatch = await _session_mismatch(conn, wanted)
+            # Started before the check: older servers are asked with a query, and only a
+            # running connection can say goodbye (Terminate) and close its stream.
+            await nursery.start(conn._run)
+            try:
+                mismatch = await _session_mismatch(conn, wanted)
+            except BaseException:
+                await conn.aclose()
+                raise
             if mismatch is None:
                 return conn
             failures.append(f"{_where(host)}: {mismatch}")
@@ -251,6 +262,13 @@ def _encryption_plan(settings: ConnectParams, options: _Options) -> list[_Encryp
     return ["require"]
 
 
+@dataclass(slots=True)
+class _Progress:
+    """How far one attempt got, for deciding on a retry after it failed."""
+
+    encrypted: bool = False
+
+
 async def _connect_host(host: HostSpec, settings: ConnectParams, options: _Options) -> Connection:
     timeout = settings.connect_timeout
     plan = _encryption_plan(settings, options)
@@ -258,19 +276,25 @@ async def _connect_host(host: HostSpec, settings: ConnectParams, options: _Optio
     attempt = 0
     while True:
         encrypt = plan[min(attempt, len(plan) - 1)]
+        progress = _Progress()
         try:
             with trio.fail_after(timeout) if timeout is not None else nullcontext():
-                return await _attempt(host, settings, options, encrypt, version)
+                return await _attempt(host, settings, options, encrypt, version, progress)
         except trio.TooSlowError:
-            raise ConnectionFailedError(
-                f"timed out after connect_timeout={timeout}s"
-            ) from None
+            raise ConnectionFailedError(f"timed out after connect_timeout={timeout}s") from None
         except PostgresError as exc:
             if version > (3, 0) and is_protocol_version_rejection(exc):
                 version = (3, 0)  # a pooler or old server that does not negotiate
                 continue
             if encrypt == "never" and len(plan) > attempt + 1:
                 attempt += 1  # sslmode=allow: the server may insist on TLS
+                continue
+            if encrypt == "try" and progress.encrypted:
+                # libpq's prefer: a server that refuses the encrypted session (a hostnossl
+                # rule, for one) is asked again without TLS, as libpq does for any error
+                # before the session starts (libpq-connect.html#LIBPQ-CONNECT-SSLMODE).
+                plan = ["never"]
+                attempt = 0
                 continue
             raise
         except TLSError:
@@ -288,12 +312,14 @@ async def _attempt(
     options: _Options,
     encrypt: Literal["never", "try", "require"],
     version: tuple[int, int],
+    progress: _Progress,
 ) -> Connection:
     stream = await open_stream(host, settings)
     try:
         channel = await negotiate(
             stream, host, settings, encrypt=encrypt, ssl_context=options.ssl_context
         )
+        progress.encrypted = channel.encrypted
         core = ClientConnection(max_message_size=options.max_message_size)
         core.start(_startup_options(host, settings, options, channel, version))
         await _run_startup(core, channel.stream)
@@ -355,10 +381,12 @@ async def _run_startup(core: ClientConnection, stream: trio.abc.Stream) -> None:
     """Drive authentication up to the first ReadyForQuery, in the calling task."""
     try:
         while True:
+            event = core.next_event()
+            # Handling a message may queue a reply (a password, a SASL response): send it
+            # before waiting for the server, which waits for that reply.
             data = core.data_to_send()
             if data:
                 await stream.send_all(data)
-            event = core.next_event()
             if event is NEED_DATA:
                 core.receive_data(await stream.receive_some(65536))
             elif isinstance(event, ScramProof):

@@ -143,6 +143,7 @@ class Connection(QueryMixin, trio.abc.AsyncResource):
         self._preparing: dict[str, trio.Event] = {}
         self._writer_signal = WakeSignal()
         self._nursery: trio.Nursery | None = None
+        self._started = False
         self._tasks_scope = trio.CancelScope()
         self._closing = False
         self._closed = trio.Event()
@@ -226,12 +227,13 @@ class Connection(QueryMixin, trio.abc.AsyncResource):
             with self._tasks_scope:
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
+                    self._started = True
                     nursery.start_soon(self._reader)
                     nursery.start_soon(self._writer)
                     task_status.started()
         finally:
             self._nursery = None
-            if self._close_reason is None:  # pragma: no cover - only if the caller cancels us
+            if self._close_reason is None:  # the nursery we run in was cancelled
                 self._shutdown(ConnectionLostError("the connection's tasks were cancelled"))
             await self._close_stream()
 
@@ -328,7 +330,12 @@ class Connection(QueryMixin, trio.abc.AsyncResource):
     def _shutdown(self, reason: Error) -> None:
         """Make ``reason`` the close reason: fail every waiter and stop both tasks."""
         if self._close_reason is None:
-            self._close_reason = reason
+            # Once aclose() began, whatever ends the stream is the local close.
+            self._close_reason = (
+                ConnectionLostError("the connection was closed by aclose()")
+                if self._closing
+                else reason
+            )
         for request in self._core.requests():
             pending = request.context
             if isinstance(pending, PendingRequest):
@@ -445,7 +452,12 @@ class Connection(QueryMixin, trio.abc.AsyncResource):
         when the calling task is cancelled. Pending requests fail with
         :class:`~trio_pg.errors.ConnectionLostError`.
         """
-        if not self._closing:
+        if not self._started and not self._closed.is_set():
+            # The background tasks never ran, so nothing else will close the stream.
+            self._closing = True
+            self._shutdown(ConnectionLostError("the connection was closed by aclose()"))
+            await self._close_stream()
+        elif not self._closing:
             self._closing = True
             with trio.CancelScope(shield=True):
                 with trio.move_on_after(self._cleanup_grace):

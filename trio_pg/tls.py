@@ -265,8 +265,16 @@ def _handshake_failure(exc: BaseException, params: ConnectParams, *, custom: boo
             f"server certificate verification failed: {cause.verify_message} "
             f"(sslmode={params.sslmode}; {hint})"
         )
+    # A server older than PostgreSQL 17 takes a direct ClientHello for a startup packet
+    # and hangs up, or answers in plain text: say so, since OpenSSL's words will not.
+    direct = (
+        " (sslnegotiation=direct needs PostgreSQL 17 or later; use sslnegotiation=postgres "
+        "for older servers and poolers)"
+        if params.sslnegotiation == "direct"
+        else ""
+    )
     if isinstance(cause, ssl.SSLEOFError):
-        return TLSError("TLS handshake failed: the server closed the connection")
+        return TLSError(f"TLS handshake failed: the server closed the connection{direct}")
     if isinstance(cause, ssl.SSLError):
         reason = cause.reason or str(cause)
         message = f"TLS handshake failed: {reason}"
@@ -277,10 +285,10 @@ def _handshake_failure(exc: BaseException, params: ConnectParams, *, custom: boo
                 f" (the server may not support any TLS version from {low} to {high}, "
                 "or it did not answer with TLS at all)"
             )
-        return TLSError(message)
+        return TLSError(message + direct)
     if cause is None:
-        return TLSError("TLS handshake failed: the connection broke")
-    return TLSError(f"TLS handshake failed: {cause}")
+        return TLSError(f"TLS handshake failed: the connection broke{direct}")
+    return TLSError(f"TLS handshake failed: {cause}{direct}")
 
 
 def _check_alpn(stream: trio.abc.Stream, *, custom: bool) -> None:

@@ -1,30 +1,51 @@
 """Run the benchmark workloads for every driver on one throwaway server and print ratios.
 
-    pip install -e '.[bench]' && python -m benchmarks.run [--runs 5] [--quick]
+    pip install -e '.[bench]' && python -m benchmarks.run [--runs 5] [--quick] [--only W1,W3]
 
 The server is started by ``trio_pg.testing`` (fsync off). Drivers run interleaved
 (each round runs every driver once, in rotating order) after a warm-up round; the table
 shows the median operations per second and the ratio to asyncpg on uvloop. Every run's
 result is checked, so a driver that skips work fails instead of looking fast.
 
-Workloads landed so far: W1 (sequential ``SELECT $1::int4``) and W3 (``SELECT *`` of
-500,000 rows of int4, int8, float8, text, timestamptz, bool, numeric). The others of the
-benchmark issue are reported as not yet implemented.
+Workloads live in the modules of :data:`MODULES`, each exporting ``WORKLOADS``; a
+workload of the benchmark issue whose module is missing is reported as not implemented.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import statistics
 import subprocess
 import sys
-from collections.abc import Callable
 
-from benchmarks.drivers import DRIVERS, W3_SETUP, Params, Timed, w1_expected, w3_expected
+from benchmarks.workload import Driver, Params, Workload
 from trio_pg.testing import PostgresServer
 
 BASELINE = "asyncpg-uvloop"
-PENDING = ("W2", "W2b", "W4", "W5", "W6", "W7")
+ALL_IDS = ("W1", "W2", "W2b", "W3", "W4", "W5", "W6", "W7")
+MODULES = (
+    "benchmarks.core",
+    "benchmarks.pipelines",
+    "benchmarks.streaming",
+    "benchmarks.notifications",
+    "benchmarks.pool",
+)
+
+
+def load_workloads() -> dict[str, Workload]:
+    """Every workload whose module exists, by id."""
+    found: dict[str, Workload] = {}
+    for name in MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        for workload in module.WORKLOADS:
+            found[workload.id] = workload
+    return found
 
 
 def _psql(server: PostgresServer, sql: str) -> None:
@@ -35,7 +56,7 @@ def _psql(server: PostgresServer, sql: str) -> None:
     )
 
 
-def _measure(fn: Callable[[Params, int], Timed], params: Params, n: int, expected: int) -> float:
+def _measure(fn: Driver, params: Params, n: int, expected: int) -> float:
     got, elapsed = fn(params, n)
     if got != expected:
         raise SystemExit(f"wrong result from {fn}: {got} != {expected}")
@@ -46,35 +67,39 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5, help="measured rounds (median taken)")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    parser.add_argument("--only", default="", help="comma-separated workload ids")
     args = parser.parse_args()
-    sizes = {"W1": 2_000 if args.quick else 20_000, "W3": 20_000 if args.quick else 500_000}
+    workloads = load_workloads()
+    wanted = [w for w in ALL_IDS if not args.only or w in args.only.split(",")]
+    rows: list[str] = []
     with PostgresServer() as server:
         params: Params = server.connect_params()
-        _psql(server, W3_SETUP.format(n=sizes["W3"]))
-        expected = {"W1": w1_expected(sizes["W1"]), "W3": w3_expected(sizes["W3"])}
-        names = list(DRIVERS)
-        results: dict[tuple[str, str], list[float]] = {}
-        for workload in ("W1", "W3"):
+        for wid in wanted:
+            workload = workloads.get(wid)
+            if workload is None:
+                rows.append(f"{wid:<5}not implemented yet (its API has not landed)")
+                continue
+            n = workload.quick_size if args.quick else workload.size
+            if workload.setup_sql:
+                _psql(server, workload.setup_sql.format(n=n))
+            expected = workload.expected(n)
+            names = list(workload.drivers)
+            rates: dict[str, list[float]] = {name: [] for name in names}
             for round_no in range(args.runs + 1):  # round 0 is the warm-up
-                order = names[round_no % len(names) :] + names[: round_no % len(names)]
-                for name in order:
-                    rate = _measure(
-                        DRIVERS[name][workload], params, sizes[workload], expected[workload]
-                    )
+                shift = round_no % len(names)
+                for name in names[shift:] + names[:shift]:
+                    rate = _measure(workload.drivers[name], params, n, expected)
                     if round_no:
-                        results.setdefault((workload, name), []).append(rate)
-        print(
-            f"PostgreSQL {'.'.join(map(str, server.version))}, Python {sys.version.split()[0]}, "
-            f"median of {args.runs} runs"
-        )
-        print(f"{'workload':<9}{'driver':<18}{'ops/s':>12}{'vs ' + BASELINE:>22}")
-        for workload in ("W1", "W3"):
-            base = statistics.median(results[(workload, BASELINE)])
+                        rates[name].append(rate)
+            base = statistics.median(rates[BASELINE])
             for name in names:
-                rate = statistics.median(results[(workload, name)])
-                print(f"{workload:<9}{name:<18}{rate:>12,.0f}{rate / base:>22.2f}")
-        for workload in PENDING:
-            print(f"{workload:<9}not implemented yet (its API has not landed)")
+                rate = statistics.median(rates[name])
+                unit = f"{workload.unit}/s"
+                rows.append(f"{wid:<5}{name:<18}{rate:>14,.0f} {unit:<10}{rate / base:>8.2f}")
+        version = ".".join(map(str, server.version))
+    print(f"PostgreSQL {version}, Python {sys.version.split()[0]}, median of {args.runs} runs")
+    print(f"{'id':<5}{'driver':<18}{'rate':>14} {'':<10}{'vs ' + BASELINE:>8}")
+    print("\n".join(rows))
 
 
 if __name__ == "__main__":

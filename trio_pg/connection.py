@@ -49,6 +49,7 @@ from trio_pg.errors import (
     PostgresError,
     ProtocolError,
 )
+from trio_pg.gate import Gate
 from trio_pg.pending import PendingRequest, WakeSignal
 from trio_pg.protocol import (
     NEED_DATA,
@@ -63,6 +64,7 @@ from trio_pg.protocol import frontend as f
 from trio_pg.protocol.backend import NoticeResponse, NotificationResponse, ParameterStatus
 from trio_pg.queries import QueryMixin
 from trio_pg.statement import StatementCache, StatementInfo
+from trio_pg.subscriptions import Router, SubscriptionsMixin
 
 __all__ = ["Connection", "ConnectionStatistics"]
 
@@ -110,7 +112,7 @@ class ConnectionStatistics:
     statement_cache_misses: int
 
 
-class Connection(QueryMixin, trio.abc.AsyncResource):
+class Connection(QueryMixin, SubscriptionsMixin, trio.abc.AsyncResource):
     """One session with a PostgreSQL server.
 
     Made by :func:`trio_pg.open_connection` or :func:`trio_pg.connect`, never directly.
@@ -138,6 +140,8 @@ class Connection(QueryMixin, trio.abc.AsyncResource):
         self._cleanup_grace = cleanup_grace
         self._open_cancel_stream = open_cancel_stream
         self._parameters = MappingProxyType(core.parameters)
+        self._gate: Gate | None = Gate()
+        self._router = Router()
         self._cache = StatementCache(statement_cache_size, self._close_statement_later)
         self._statement_counter = 0
         self._preparing: dict[str, trio.Event] = {}
@@ -313,13 +317,13 @@ class Connection(QueryMixin, trio.abc.AsyncResource):
     def _on_async_message(
         self, message: NotificationResponse | NoticeResponse | ParameterStatus
     ) -> None:
-        if isinstance(message, NoticeResponse):
-            fields = message.fields
-            logger.info(
-                "server %s: %s", fields.get("V") or fields.get("S", "NOTICE"), fields.get("M", "")
-            )
-        elif isinstance(message, NotificationResponse):
-            logger.debug("notification on %r with no subscriber dropped", message.channel)
+        router = self._router
+        if isinstance(message, NotificationResponse):
+            router.notification(message)
+        elif isinstance(message, NoticeResponse):
+            router.notice(message)
+        else:
+            router.parameter(message)
 
     def _lost(self, what: str, cause: BaseException | None) -> ConnectionLostError:
         detail = f": {cause}" if cause is not None else ""
@@ -340,6 +344,7 @@ class Connection(QueryMixin, trio.abc.AsyncResource):
             pending = request.context
             if isinstance(pending, PendingRequest):
                 pending.fail(self._reason_for_waiter())
+        self._router.close(None if self._closing else self._close_reason)
         self._tasks_scope.cancel()
 
     def _reason_for_waiter(self) -> Error:

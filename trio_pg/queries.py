@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 import trio
 
 from trio_pg.errors import Error, InterfaceError, PostgresError, ProtocolError
+from trio_pg.gate import Gate, takes_turn
 from trio_pg.protocol import TransactionStatus, may_copy_in
 from trio_pg.protocol import frontend as f
 from trio_pg.protocol.backend import (
@@ -80,6 +81,7 @@ class QueryMixin:
     """Query methods, mixed into :class:`~trio_pg.Connection`."""
 
     if TYPE_CHECKING:
+        _gate: Gate | None
         _codecs: CodecRegistry
         _cache: StatementCache
         _preparing: dict[str, trio.Event]
@@ -103,6 +105,7 @@ class QueryMixin:
 
     # -- public API ---------------------------------------------------------------------------
 
+    @takes_turn
     async def execute(self, sql: str, *args: object) -> str:
         """Run a statement and return its command tag, such as ``"INSERT 0 1"``.
 
@@ -123,6 +126,7 @@ class QueryMixin:
         result = await self._execute_cached(sql, args)
         return result.tag
 
+    @takes_turn
     async def fetch(self, sql: str, *args: object) -> list[Record]:
         """Run a query and return all its rows.
 
@@ -133,16 +137,19 @@ class QueryMixin:
         """
         return (await self._execute_cached(sql, args)).rows
 
+    @takes_turn
     async def fetchrow(self, sql: str, *args: object) -> Record | None:
         """Run a query and return its first row, or None when it returns no rows."""
         rows = (await self._execute_cached(sql, args)).rows
         return rows[0] if rows else None
 
+    @takes_turn
     async def fetchval(self, sql: str, *args: object, column: int | str = 0) -> Any:
         """Run a query and return one value of its first row (None when no rows)."""
-        row = await self.fetchrow(sql, *args)
-        return None if row is None else row[column]
+        rows = (await self._execute_cached(sql, args)).rows
+        return rows[0][column] if rows else None
 
+    @takes_turn
     async def executemany(self, sql: str, args: Iterable[Sequence[object]]) -> None:
         """Run a statement once per argument sequence, all in one pipelined round trip.
 
@@ -170,6 +177,7 @@ class QueryMixin:
                 continue
             raise result.error
 
+    @takes_turn
     async def prepare(self, sql: str) -> PreparedStatement:
         """Describe ``sql`` as a named prepared statement owned by the caller.
 
@@ -328,6 +336,12 @@ class PreparedStatement:
         self._info = info
 
     @property
+    def _gate(self) -> Gate | None:
+        # Executions queue at the gate of whatever made the statement: the connection,
+        # or the view a block yielded (which has none).
+        return self._conn._gate
+
+    @property
     def sql(self) -> str:
         """The statement's SQL text."""
         return self._info.sql
@@ -365,20 +379,24 @@ class PreparedStatement:
             raise result.error
         raise AssertionError("unreachable")  # pragma: no cover
 
+    @takes_turn
     async def fetch(self, *args: object) -> list[Record]:
         """Execute with ``args`` and return all rows."""
         return (await self._run(args)).rows
 
+    @takes_turn
     async def fetchrow(self, *args: object) -> Record | None:
         """Execute with ``args`` and return the first row, or None."""
         rows = (await self._run(args)).rows
         return rows[0] if rows else None
 
+    @takes_turn
     async def fetchval(self, *args: object, column: int | str = 0) -> Any:
         """Execute with ``args`` and return one value of the first row (None if no rows)."""
-        row = await self.fetchrow(*args)
-        return None if row is None else row[column]
+        rows = (await self._run(args)).rows
+        return rows[0][column] if rows else None
 
+    @takes_turn
     async def execute(self, *args: object) -> str:
         """Execute with ``args`` and return the command tag."""
         return (await self._run(args)).tag

@@ -1,25 +1,22 @@
-"""One implementation of each workload per driver, behind the same small interface.
-
-Each driver function takes the server's connection parameters and the workload's size,
-runs the workload once on an open connection, and returns ``(check, seconds)``: a value
-the harness checks (so a driver that silently does less work cannot look fast) and the
-time of the workload alone, connecting excluded.
-"""
+"""W1 (sequential ``SELECT $1::int4``) and W3 (``SELECT *`` of 500,000 mixed rows)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
 
 import trio_pg
-
-Params = dict[str, Any]
-#: A workload's check value and the seconds it took.
-Timed = tuple[int, float]
+from benchmarks.workload import (
+    Params,
+    Timed,
+    Workload,
+    asyncpg_params,
+    on_asyncio,
+    on_uvloop,
+    psycopg_dsn,
+)
 
 W3_SETUP = """
 DROP TABLE IF EXISTS bench_rows;
@@ -75,14 +72,10 @@ def trio_pg_w3(p: Params, n: int) -> Timed:
 # -- asyncpg ------------------------------------------------------------------------------
 
 
-def _asyncpg_params(p: Params) -> Params:
-    return {"host": p["host"], "port": int(p["port"]), "user": p["user"], "database": p["dbname"]}
-
-
 async def _asyncpg_w1(p: Params, n: int) -> Timed:
     import asyncpg
 
-    conn = await asyncpg.connect(**_asyncpg_params(p))
+    conn = await asyncpg.connect(**asyncpg_params(p))
     try:
         start = time.perf_counter()
         total = 0
@@ -96,7 +89,7 @@ async def _asyncpg_w1(p: Params, n: int) -> Timed:
 async def _asyncpg_w3(p: Params, n: int) -> Timed:
     import asyncpg
 
-    conn = await asyncpg.connect(**_asyncpg_params(p))
+    conn = await asyncpg.connect(**asyncpg_params(p))
     try:
         start = time.perf_counter()
         rows = await conn.fetch(W3_QUERY)
@@ -105,33 +98,13 @@ async def _asyncpg_w3(p: Params, n: int) -> Timed:
         await conn.close()
 
 
-def _on_uvloop(fn: Callable[[Params, int], Awaitable[Timed]]) -> Callable[[Params, int], Timed]:
-    def run(p: Params, n: int) -> Timed:
-        import uvloop
-
-        return uvloop.run(fn(p, n))  # type: ignore[no-any-return]
-
-    return run
-
-
-def _on_asyncio(fn: Callable[[Params, int], Awaitable[Timed]]) -> Callable[[Params, int], Timed]:
-    def run(p: Params, n: int) -> Timed:
-        return asyncio.run(fn(p, n))  # type: ignore[arg-type]
-
-    return run
-
-
 # -- psycopg (async) -----------------------------------------------------------------------
-
-
-def _psycopg_dsn(p: Params) -> str:
-    return f"host={p['host']} port={p['port']} user={p['user']} dbname={p['dbname']}"
 
 
 async def _psycopg_w1(p: Params, n: int) -> Timed:
     import psycopg
 
-    async with await psycopg.AsyncConnection.connect(_psycopg_dsn(p), prepare_threshold=0) as conn:
+    async with await psycopg.AsyncConnection.connect(psycopg_dsn(p), prepare_threshold=0) as conn:
         start = time.perf_counter()
         total = 0
         for i in range(n):
@@ -145,16 +118,41 @@ async def _psycopg_w1(p: Params, n: int) -> Timed:
 async def _psycopg_w3(p: Params, n: int) -> Timed:
     import psycopg
 
-    async with await psycopg.AsyncConnection.connect(_psycopg_dsn(p)) as conn:
+    async with await psycopg.AsyncConnection.connect(psycopg_dsn(p)) as conn:
         start = time.perf_counter()
         cur = await conn.execute(W3_QUERY, binary=True)
         rows = await cur.fetchall()
         return _w3_check(rows), time.perf_counter() - start
 
 
-DRIVERS: dict[str, dict[str, Callable[[Params, int], Timed]]] = {
-    "trio_pg": {"W1": trio_pg_w1, "W3": trio_pg_w3},
-    "asyncpg-uvloop": {"W1": _on_uvloop(_asyncpg_w1), "W3": _on_uvloop(_asyncpg_w3)},
-    "asyncpg-asyncio": {"W1": _on_asyncio(_asyncpg_w1), "W3": _on_asyncio(_asyncpg_w3)},
-    "psycopg-async": {"W1": _on_asyncio(_psycopg_w1), "W3": _on_asyncio(_psycopg_w3)},
-}
+WORKLOADS = [
+    Workload(
+        id="W1",
+        description="sequential SELECT $1::int4 on one connection, values summed",
+        size=20_000,
+        quick_size=2_000,
+        expected=w1_expected,
+        unit="queries",
+        drivers={
+            "trio_pg": trio_pg_w1,
+            "asyncpg-uvloop": on_uvloop(_asyncpg_w1),
+            "asyncpg-asyncio": on_asyncio(_asyncpg_w1),
+            "psycopg-async": on_asyncio(_psycopg_w1),
+        },
+    ),
+    Workload(
+        id="W3",
+        description="SELECT * of rows (int4, int8, float8, text, timestamptz, bool, numeric)",
+        size=500_000,
+        quick_size=20_000,
+        expected=w3_expected,
+        setup_sql=W3_SETUP,
+        unit="rows",
+        drivers={
+            "trio_pg": trio_pg_w3,
+            "asyncpg-uvloop": on_uvloop(_asyncpg_w3),
+            "asyncpg-asyncio": on_asyncio(_asyncpg_w3),
+            "psycopg-async": on_asyncio(_psycopg_w3),
+        },
+    ),
+]

@@ -51,6 +51,7 @@ from trio_pg.errors import (
 )
 from trio_pg.gate import Gate
 from trio_pg.pending import PendingRequest, WakeSignal
+from trio_pg.pipeline import PipelineMixin
 from trio_pg.protocol import (
     NEED_DATA,
     ClientConnection,
@@ -64,7 +65,9 @@ from trio_pg.protocol import frontend as f
 from trio_pg.protocol.backend import NoticeResponse, NotificationResponse, ParameterStatus
 from trio_pg.queries import QueryMixin
 from trio_pg.statement import StatementCache, StatementInfo
+from trio_pg.streaming import StreamingMixin
 from trio_pg.subscriptions import Router, SubscriptionsMixin
+from trio_pg.transaction import TransactionMixin
 
 __all__ = ["Connection", "ConnectionStatistics"]
 
@@ -112,7 +115,14 @@ class ConnectionStatistics:
     statement_cache_misses: int
 
 
-class Connection(QueryMixin, SubscriptionsMixin, trio.abc.AsyncResource):
+class Connection(
+    QueryMixin,
+    TransactionMixin,
+    PipelineMixin,
+    StreamingMixin,
+    SubscriptionsMixin,
+    trio.abc.AsyncResource,
+):
     """One session with a PostgreSQL server.
 
     Made by :func:`trio_pg.open_connection` or :func:`trio_pg.connect`, never directly.

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from trio_pg.pipeline import PipelineMixin
 from trio_pg.queries import QueryMixin
+from trio_pg.streaming import StreamingMixin
+from trio_pg.transaction import TransactionMixin
 
 if TYPE_CHECKING:
     from trio_pg.connection import Connection
@@ -19,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["ConnectionView"]
 
 
-class ConnectionView(QueryMixin):
+class ConnectionView(QueryMixin, TransactionMixin, PipelineMixin, StreamingMixin):
     """Query methods of a connection that skip its gate (for use inside a block).
 
     Everything else (``parameters``, ``transaction_status``, ``statistics()``...) reads

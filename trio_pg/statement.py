@@ -13,13 +13,14 @@ import struct
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from trio_pg.codecs import CodecRegistry, DecodeFn, EncodeFn
 from trio_pg.errors import InterfaceError, ProtocolError
 from trio_pg.protocol import frontend as f
 from trio_pg.protocol.backend import Column
 from trio_pg.record import Record, record_class
+from trio_pg.rowdecoder import RowDecoder, compile_row_decoder
 
 __all__ = ["ColumnInfo", "StatementCache", "StatementInfo", "describe_statement"]
 
@@ -49,6 +50,7 @@ class StatementInfo:
         "_encoders",
         "_param_formats",
         "_result_formats",
+        "_row_decoder",
         "closed",
         "columns",
         "name",
@@ -80,6 +82,8 @@ class StatementInfo:
         decoders = [registry.result_decoder(c.type_oid) for c in cols]
         self._result_formats = tuple(int(fmt) for fmt, _ in decoders)
         self._decoders: tuple[DecodeFn, ...] = tuple(dec for _, dec in decoders)
+        # Compiled on first use: many described statements never return a row.
+        self._row_decoder: RowDecoder | None = None
         self.columns = tuple(
             ColumnInfo(c.name, c.type_oid, registry.type_name(c.type_oid) or str(c.type_oid))
             for c in cols
@@ -143,42 +147,41 @@ class StatementInfo:
             ProtocolError: A row's layout does not match the statement's columns.
             InterfaceError: A value could not be decoded (the message names the column).
         """
-        decoders = self._decoders
-        ncols = len(decoders)
+        decode_row = self._row_decoder
+        if decode_row is None:
+            decode_row = self._row_decoder = compile_row_decoder(self._decoders)
         new = tuple.__new__
         cls = self.record_class
-        unpack = _I32.unpack_from
-        unpack16 = _I16.unpack_from
         append = out.append
-        for data in messages:
-            if data.__class__ is not bytes:
-                others.append(data)
-                continue
+        data: object = None
+        try:
+            for data in messages:
+                if data.__class__ is bytes:
+                    append(new(cls, decode_row(data)))
+                else:
+                    others.append(data)
+        except Exception as exc:
             assert isinstance(data, bytes)
-            values: list[Any] = []
-            add = values.append
+            raise self._explain_failure(data, exc) from exc
+
+    def _explain_failure(self, data: bytes, exc: Exception) -> Exception:
+        """Decode a failed row again, column by column, to say what was wrong with it."""
+        if isinstance(exc, ProtocolError):
+            return exc
+        if isinstance(exc, struct.error):
+            return ProtocolError(f"malformed DataRow: {exc}")
+        pos = 2
+        for index, decode in enumerate(self._decoders):
+            (size,) = _I32.unpack_from(data, pos)
+            pos += 4
+            if size < 0:
+                continue
             try:
-                if unpack16(data, 0)[0] != ncols:
-                    raise ProtocolError(
-                        f"DataRow has {unpack16(data, 0)[0]} columns, expected {ncols}"
-                    )
-                pos = 2
-                for decode in decoders:
-                    (size,) = unpack(data, pos)
-                    pos += 4
-                    if size < 0:
-                        add(None)
-                    else:
-                        end = pos + size
-                        add(decode(data[pos:end]))
-                        pos = end
-            except struct.error as exc:
-                raise ProtocolError(f"malformed DataRow: {exc}") from exc
-            except Exception as exc:
-                raise self._decode_error(len(values), exc) from exc
-            if pos != len(data):
-                raise ProtocolError("malformed DataRow: column lengths do not add up")
-            append(new(cls, values))
+                decode(data[pos : pos + size])
+            except Exception as column_exc:  # noqa: BLE001 - reported with the column named
+                return self._decode_error(index, column_exc)
+            pos += size
+        return self._decode_error(0, exc)
 
     def _decode_error(self, index: int, exc: Exception) -> Exception:
         if isinstance(exc, ProtocolError):

@@ -8,6 +8,7 @@ The servers themselves come from the ``trio_pg`` pytest plugin
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 
 import pytest
@@ -17,6 +18,20 @@ from trio_pg.testing import PostgresServer
 
 #: Every test that does I/O finishes within this many seconds or fails.
 TEST_TIMEOUT = 60
+
+#: True when the session runs over TLS (pg_stat_ssl), for tests of encryption.
+ENCRYPTED_SQL = "SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_catalog.pg_backend_pid()"
+
+
+@pytest.fixture
+def isolated_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """No PG* variable, ~/.pgpass or ~/.postgresql of the machine may change the outcome."""
+    for name in list(os.environ):
+        if name.startswith("PG"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ TLS, use ``sslmode=disable`` so the exchange is the plain one.
 
 from __future__ import annotations
 
-import os
 import ssl
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,22 +17,11 @@ import trio
 import trustme
 
 import trio_pg
-from tests.conftest import TEST_TIMEOUT
+from tests.conftest import ENCRYPTED_SQL, TEST_TIMEOUT
 from trio_pg.testing import PostgresServer
 from trio_pg.tls import UpgradeFn
 
-_ENCRYPTED_SQL = "SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_catalog.pg_backend_pid()"
-
-
-@pytest.fixture(autouse=True)
-def _isolated_environment(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    """No PG* variable, ~/.pgpass or ~/.postgresql of the machine may change the outcome."""
-    for name in list(os.environ):
-        if name.startswith("PG"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+pytestmark = pytest.mark.usefixtures("isolated_environment")
 
 
 def _params(server: PostgresServer, user: str, **overrides: str) -> dict[str, str]:
@@ -56,7 +44,7 @@ async def _connect_and_describe(params: Mapping[str, str]) -> tuple[str, bool]:
     """Connect, and return the session's user and whether the connection is encrypted."""
     async with trio_pg.open_connection(connect_timeout=TEST_TIMEOUT, **params) as conn:
         user = await conn.fetchval("SELECT current_user::text")
-        encrypted = await conn.fetchval(_ENCRYPTED_SQL)
+        encrypted = await conn.fetchval(ENCRYPTED_SQL)
         return user, encrypted
 
 
@@ -140,7 +128,7 @@ async def test_unix_socket_connects_with_scram(postgres_tls_server: PostgresServ
             assert conn.host.is_unix
             # A socket connection has no client address; the "local" rule let it in.
             assert await conn.fetchval("SELECT inet_client_addr() IS NULL") is True
-            assert await conn.fetchval(_ENCRYPTED_SQL) is False
+            assert await conn.fetchval(ENCRYPTED_SQL) is False
             assert await conn.fetchval("SELECT current_user::text") == "u_local"
 
 
@@ -160,7 +148,7 @@ async def test_scram_over_tls_uses_channel_binding_by_default(
             connect_timeout=TEST_TIMEOUT,
             **params,
         ) as conn:
-            assert await conn.fetchval(_ENCRYPTED_SQL) is True
+            assert await conn.fetchval(ENCRYPTED_SQL) is True
         # The SASLInitialResponse named the -PLUS mechanism and carried the binding flag
         # "p=tls-server-end-point" (RFC 5802 gs2-header), with the default channel_binding.
         sent = bytes(recorded[0].sent)

@@ -5,7 +5,6 @@ load balancing, settings sent at startup, and the protocol version with its canc
 from __future__ import annotations
 
 import functools
-import os
 import socket
 from collections.abc import AsyncIterator
 
@@ -16,16 +15,7 @@ import trio_pg
 from tests.conftest import TEST_TIMEOUT
 from trio_pg.testing import PostgresServer
 
-
-@pytest.fixture(autouse=True)
-def _isolated_environment(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    """No PG* variable or ~/.pgpass of the machine may change the outcome."""
-    for name in list(os.environ):
-        if name.startswith("PG"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+pytestmark = pytest.mark.usefixtures("isolated_environment")
 
 
 def _unused_port() -> int:

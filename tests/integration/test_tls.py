@@ -8,7 +8,6 @@ from the client. The server's certificate (from ``trustme_ca``) names ``localhos
 
 from __future__ import annotations
 
-import os
 import ssl
 from collections.abc import Mapping
 
@@ -17,22 +16,11 @@ import trio
 import trustme
 
 import trio_pg
-from tests.conftest import TEST_TIMEOUT
+from tests.conftest import ENCRYPTED_SQL, TEST_TIMEOUT
 from trio_pg.testing import PostgresServer
 from trio_pg.tls import UpgradeFn
 
-_ENCRYPTED_SQL = "SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_catalog.pg_backend_pid()"
-
-
-@pytest.fixture(autouse=True)
-def _isolated_environment(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    """No PG* variable or ~/.postgresql/root.crt of the machine may change the outcome."""
-    for name in list(os.environ):
-        if name.startswith("PG"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+pytestmark = pytest.mark.usefixtures("isolated_environment")
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +55,7 @@ async def _is_encrypted(
     async with trio_pg.open_connection(
         ssl_context=ssl_context, connect_timeout=TEST_TIMEOUT, **params
     ) as conn:
-        encrypted = await conn.fetchval(_ENCRYPTED_SQL)
+        encrypted = await conn.fetchval(ENCRYPTED_SQL)
         assert isinstance(encrypted, bool)
         return encrypted
 
@@ -216,7 +204,7 @@ async def test_direct_tls_negotiation_works_from_postgresql_17_and_fails_clearly
         )
         if postgres_tls_server.version >= (17, 0):
             async with trio_pg.open_connection(connect_timeout=TEST_TIMEOUT, **params) as conn:
-                assert await conn.fetchval(_ENCRYPTED_SQL) is True
+                assert await conn.fetchval(ENCRYPTED_SQL) is True
                 assert conn.server_version >= (17,)
         else:
             with pytest.raises(trio_pg.TLSError) as info:

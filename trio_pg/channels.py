@@ -1,0 +1,261 @@
+"""Subscriber channels and the values they carry: notifications, notices, parameter changes.
+
+A :class:`Subscription` is a Trio receive channel over a memory channel that the
+connection's reader fills with ``send_nowait`` (see :mod:`trio_pg.subscriptions`). What
+a memory channel cannot say on its own, it adds: *why* the stream ended. The reader
+closes the sending side when the subscription overflows or the connection ends, the
+subscriber drains what was buffered, and then gets the reason — a
+NotificationOverflowError, a ConnectionLostError — or, after a local ``aclose()``, the
+plain end of iteration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final, Literal, TypeVar
+
+import trio
+
+from trio_pg.errors import (
+    ConnectionLostError,
+    InterfaceError,
+    NotificationOverflowError,
+    ProtocolError,
+)
+
+__all__ = [
+    "DEFAULT_MAX_BUFFER",
+    "Notice",
+    "Notification",
+    "OverflowPolicy",
+    "ParameterChange",
+    "Subscription",
+    "block_policy",
+]
+
+T = TypeVar("T")
+
+#: What a subscription does when its buffer is full.
+OverflowPolicy = Literal["error", "block"]
+#: Items a subscription holds before it overflows, unless told otherwise.
+DEFAULT_MAX_BUFFER: Final = 10_000
+#: Items a subscriber may take from its buffer before :meth:`Subscription.receive` yields.
+_STREAK: Final = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A NOTIFY delivered to a ``listen()`` subscription (sql-notify.html).
+
+    Attributes:
+        channel: The channel it was sent on.
+        payload: Its payload (``""`` when none was given).
+        pid: The server process ID of the session that sent it.
+    """
+
+    channel: str
+    payload: str
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A notice from the server: a warning or information, not an error.
+
+    The fields are those of an ErrorResponse (protocol-error-fields.html).
+
+    Attributes:
+        severity: ``WARNING``, ``NOTICE``, ``INFO``, ``LOG`` or ``DEBUG``, never translated.
+        sqlstate: The SQLSTATE code (``00000`` for ``RAISE NOTICE``, ``01xxx`` warnings).
+        message: The primary message.
+        detail: A secondary message with more detail, if any.
+        hint: A suggestion of what to do, if any.
+        where: The call stack context (``PL/pgSQL function ... line 3 at RAISE``), if any.
+        fields: Every field as received, keyed by its one-letter code.
+    """
+
+    severity: str
+    sqlstate: str
+    message: str
+    detail: str | None = None
+    hint: str | None = None
+    where: str | None = None
+    fields: Mapping[str, str] = field(default_factory=dict, hash=False, repr=False)
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, str]) -> Notice:
+        """Build a notice from NoticeResponse fields."""
+        return cls(
+            # ``V`` is not translated (PostgreSQL >= 9.6); ``S`` may be.
+            severity=fields.get("V") or fields.get("S") or "NOTICE",
+            sqlstate=fields.get("C", "00000"),
+            message=fields.get("M", ""),
+            detail=fields.get("D"),
+            hint=fields.get("H"),
+            where=fields.get("W"),
+            fields=dict(fields),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterChange:
+    """A server parameter took a new value (``SET TimeZone``, ``SET application_name``...).
+
+    Only parameters the server reports are announced (protocol-flow.html#PROTOCOL-ASYNC).
+
+    Attributes:
+        name: The parameter's name.
+        value: Its new value.
+    """
+
+    name: str
+    value: str
+
+
+def block_policy(max_buffer: int, on_overflow: str) -> bool:
+    """Check subscription options; True for ``on_overflow="block"``.
+
+    Raises:
+        InterfaceError: ``max_buffer`` is not a positive integer, or the policy is unknown.
+    """
+    if isinstance(max_buffer, bool) or not isinstance(max_buffer, int) or max_buffer < 1:
+        raise InterfaceError(f"max_buffer must be a positive integer, got {max_buffer!r}")
+    if on_overflow not in ("error", "block"):
+        raise InterfaceError(f'on_overflow must be "error" or "block", got {on_overflow!r}')
+    return on_overflow == "block"
+
+
+def _fresh(reason: BaseException) -> BaseException:
+    # One exception object raised in several tasks would collect all their tracebacks.
+    # trio_pg's own errors are rebuilt from their args; anything else is a bug, kept as is.
+    if not isinstance(reason, (ConnectionLostError, ProtocolError)):
+        return reason
+    error = type(reason)(*reason.args)
+    error.__cause__ = reason.__cause__
+    return error
+
+
+class Subscription(trio.abc.ReceiveChannel[T]):
+    """A receive channel of values the connection delivers (see the module docstring).
+
+    Use it with ``async for``, or :meth:`receive`. When it ends, it raises why after the
+    values it holds: :class:`~trio_pg.errors.NotificationOverflowError` when its buffer
+    overflowed, :class:`~trio_pg.errors.ConnectionLostError` (or ProtocolError) when the
+    connection broke; ``async for`` just ends when the connection was closed locally.
+    After the block that made it ends, it is closed (``ClosedResourceError``).
+    """
+
+    def __init__(self, max_buffer: int, block: bool) -> None:
+        send, receive = trio.open_memory_channel[T](max_buffer)
+        self._send = send
+        self._receive = receive
+        self._block = block
+        self._reason: BaseException | None = None
+        self._overflowed = False
+        self._dropped = 0
+        self._reported = False
+        self._streak = 0
+
+    # -- subscriber side -----------------------------------------------------------------
+
+    async def receive(self) -> T:
+        """The next value; waits for one when none is buffered.
+
+        Each call is a cancellation point. It lets other tasks run whenever it waits and
+        at least every 64 values: the reader delivers a whole network read at once,
+        and a subscriber taking one value per scheduling round could never catch up.
+
+        Raises:
+            NotificationOverflowError: The buffer overflowed; everything delivered
+                before the gap has been received.
+            ConnectionLostError: The connection broke; likewise after what was buffered.
+            trio.EndOfChannel: The connection was closed locally.
+            trio.ClosedResourceError: This subscription was closed.
+        """
+        if self._streak < _STREAK:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            try:
+                value = self._receive.receive_nowait()
+            except trio.WouldBlock:
+                pass
+            except trio.EndOfChannel:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                raise self._ending() from None
+            else:
+                self._streak += 1
+                return value
+        self._streak = 0
+        try:
+            return await self._receive.receive()
+        except trio.EndOfChannel:
+            raise self._ending() from None
+
+    def receive_nowait(self) -> T:
+        """The next buffered value, without waiting.
+
+        Raises:
+            trio.WouldBlock: Nothing is buffered.
+            NotificationOverflowError | ConnectionLostError | trio.EndOfChannel: As for
+                :meth:`receive`, once the buffered values are taken.
+        """
+        try:
+            return self._receive.receive_nowait()
+        except trio.EndOfChannel:
+            raise self._ending() from None
+
+    def close(self) -> None:
+        """Stop receiving; the connection stops delivering here. Not a checkpoint."""
+        self._receive.close()
+
+    async def aclose(self) -> None:
+        """Stop receiving; see :meth:`close`."""
+        self.close()
+        await trio.lowlevel.checkpoint()
+
+    @property
+    def dropped(self) -> int:
+        """Values dropped since the buffer overflowed (0 while it has not)."""
+        return self._dropped
+
+    def _ending(self) -> BaseException:
+        if self._overflowed:
+            self._reported = True  # the count the subscriber saw stays the count
+            return NotificationOverflowError(self._dropped)
+        if self._reason is not None:
+            return _fresh(self._reason)
+        return trio.EndOfChannel()
+
+    # -- delivering side ------------------------------------------------------------------
+
+    def _offer(self, value: T) -> bool:
+        """Deliver without waiting; True when a "block" subscription is full."""
+        if self._overflowed:
+            if not self._reported:
+                self._dropped += 1
+            return False
+        try:
+            self._send.send_nowait(value)
+        except trio.WouldBlock:
+            if self._block:
+                return True
+            self._overflowed = True
+            self._dropped = 1
+            self._send.close()  # the subscriber drains what it holds, then sees the gap
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the subscriber closed its end, or the subscription has ended
+        return False
+
+    async def _put(self, value: T) -> None:
+        """Deliver, waiting for room; dropped if the subscription closes meanwhile."""
+        try:
+            await self._send.send(value)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+
+    def _finish(self, reason: BaseException | None) -> None:
+        """No more values: after what it holds, the subscriber gets ``reason``."""
+        if not self._overflowed and self._reason is None:
+            self._reason = reason
+        self._send.close()
+

@@ -15,19 +15,26 @@ pipeline, a cursor, a COPY — so that no other task's statement lands in the mi
 
 Other tasks that must work inside someone's block use the object that block yields,
 whose calls do not pass the gate (see :mod:`trio_pg.view`).
+
+A block may install a *holder hook* (:meth:`Gate.set_holder_hook`): it is awaited before
+each call or nested block the holder starts. A pipeline uses it to send what it has
+queued first, so the holder's own statements reach the server in program order.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from functools import wraps
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import trio
 
-__all__ = ["Gate", "takes_turn"]
+__all__ = ["Gate", "HolderHook", "takes_turn"]
+
+#: Awaited before each call or nested block of the holder (see the module docstring).
+HolderHook = Callable[[], Awaitable[None]]
 
 
 class _Waiter:
@@ -41,10 +48,11 @@ class _Waiter:
 class Gate:
     """A FIFO gate with an exclusive holder. See the module docstring."""
 
-    __slots__ = ("_active", "_holder", "_reserved", "_waiters")
+    __slots__ = ("_active", "_holder", "_hook", "_reserved", "_waiters")
 
     def __init__(self) -> None:
         self._holder: trio.lowlevel.Task | None = None
+        self._hook: HolderHook | None = None
         self._reserved = False  # a block was let in and has not started running yet
         self._active = 0  # ordinary calls counted in
         self._waiters: deque[_Waiter] = deque()
@@ -54,6 +62,11 @@ class Gate:
         """Whether a block holds the gate (or has been let in)."""
         return self._holder is not None or self._reserved
 
+    def set_holder_hook(self, hook: HolderHook | None) -> HolderHook | None:
+        """Install ``hook`` (None: none) for the holder's calls; returns the previous one."""
+        previous, self._hook = self._hook, hook
+        return previous
+
     async def enter(self) -> bool:
         """Count an ordinary call in, waiting behind blocks. Returns whether to :meth:`leave`.
 
@@ -61,6 +74,8 @@ class Gate:
         """
         holder = self._holder
         if holder is not None and holder is trio.lowlevel.current_task():
+            if self._hook is not None:
+                await self._hook()
             return False
         if holder is None and not self._reserved and not self._waiters:
             self._active += 1
@@ -79,6 +94,8 @@ class Gate:
         """Hold the gate for the duration of the block (re-entrant for the holder)."""
         me = trio.lowlevel.current_task()
         if self._holder is me:
+            if self._hook is not None:
+                await self._hook()
             yield  # a nested block: a savepoint, a cursor inside a transaction
             return
         if self._holder is None and not self._reserved and not self._waiters and not self._active:

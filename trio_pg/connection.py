@@ -46,6 +46,7 @@ from trio_pg.conninfo import ConnectParams, HostSpec
 from trio_pg.errors import (
     ConnectionLostError,
     Error,
+    InterfaceError,
     PostgresError,
     ProtocolError,
 )
@@ -54,6 +55,7 @@ from trio_pg.pending import PendingRequest, WakeSignal
 from trio_pg.pipeline import PipelineMixin
 from trio_pg.protocol import (
     NEED_DATA,
+    Boundary,
     ClientConnection,
     ConnectionClosed,
     FatalError,
@@ -68,12 +70,18 @@ from trio_pg.statement import StatementCache, StatementInfo
 from trio_pg.streaming import StreamingMixin
 from trio_pg.subscriptions import Router, SubscriptionsMixin
 from trio_pg.transaction import TransactionMixin
+from trio_pg.transaction_block import Transaction
 
 __all__ = ["Connection", "ConnectionStatistics"]
 
 logger = logging.getLogger("trio_pg")
 
 _RECEIVE_SIZE: Final = 256 * 1024
+_PORTAL_OPEN: Final = (
+    "a cursor is open outside a transaction block on this connection, and any other "
+    "statement would end it; run the statement after the cursor's block, open the cursor "
+    "inside conn.transaction(), or use another connection"
+)
 #: What a broken or closed stream raises; mapped to ConnectionLostError at this boundary.
 TRANSPORT_ERRORS: Final = (
     trio.BrokenResourceError,
@@ -155,7 +163,17 @@ class Connection(
         self._cache = StatementCache(statement_cache_size, self._close_statement_later)
         self._statement_counter = 0
         self._preparing: dict[str, trio.Event] = {}
+        # Open transaction() blocks, outermost first (trio_pg.transaction).
+        self._transactions: list[Transaction] = []
         self._writer_signal = WakeSignal()
+        # Streaming (trio_pg.streaming): the request whose consumer the reader waits for
+        # (COPY TO STDOUT), the writer's "COPY data taken" signal for producers, the
+        # open-portal guard of a cursor outside a transaction, and resolved functions.
+        self._throttled: PendingRequest | None = None
+        self._output_room = WakeSignal()
+        self._portal_owner: object | None = None
+        self._deferred: list[bytes] = []
+        self._functions: dict[object, object] = {}
         self._nursery: trio.Nursery | None = None
         self._started = False
         self._tasks_scope = trio.CancelScope()
@@ -260,6 +278,8 @@ class Connection(
                 event = core.next_event()
                 if event.__class__ is Response:
                     on_response(event)
+                    if self._throttled is not None:
+                        await self._throttled.wait_consumed()
                 elif event is NEED_DATA:
                     data = await stream.receive_some(_RECEIVE_SIZE)
                     if data:
@@ -267,7 +287,10 @@ class Connection(
                         self._bytes_received += len(data)
                     core.receive_data(data)
                 elif isinstance(event, (NotificationResponse, NoticeResponse, ParameterStatus)):
-                    self._on_async_message(event)
+                    if self._on_async_message(event):
+                        # A subscriber that chose on_overflow="block" is full, or many
+                        # messages went to subscribers at once: let them catch up.
+                        await self._router.catch_up()
                 elif isinstance(event, FatalError):
                     # The session is over; the server closes the socket next.
                     fatal = PostgresError.from_fields(event.error.fields)
@@ -297,6 +320,7 @@ class Connection(
                 if data:
                     self._writes += 1
                     self._bytes_sent += len(data)
+                    self._output_room.set()
                     await stream.send_all(data)
                 elif self._closing:
                     return
@@ -326,14 +350,14 @@ class Connection(
 
     def _on_async_message(
         self, message: NotificationResponse | NoticeResponse | ParameterStatus
-    ) -> None:
+    ) -> bool:
+        """Route to subscribers; True when the reader must await ``catch_up()`` first."""
         router = self._router
         if isinstance(message, NotificationResponse):
-            router.notification(message)
-        elif isinstance(message, NoticeResponse):
-            router.notice(message)
-        else:
-            router.parameter(message)
+            return router.notification(message)
+        if isinstance(message, NoticeResponse):
+            return router.notice(message)
+        return router.parameter(message)
 
     def _lost(self, what: str, cause: BaseException | None) -> ConnectionLostError:
         detail = f": {cause}" if cause is not None else ""
@@ -355,6 +379,7 @@ class Connection(
             if isinstance(pending, PendingRequest):
                 pending.fail(self._reason_for_waiter())
         self._router.close(None if self._closing else self._close_reason)
+        self._output_room.set()
         self._tasks_scope.cancel()
 
     def _reason_for_waiter(self) -> Error:
@@ -379,6 +404,8 @@ class Connection(
     ) -> PendingRequest:
         """Register a request and queue its bytes in one synchronous step."""
         self._check_usable()
+        if self._portal_owner is not None:
+            raise InterfaceError(_PORTAL_OPEN)
         pending = PendingRequest(self._abandon)
         pending.request = self._core.send_request(
             data, boundaries=boundaries, simple=simple, barrier=barrier, context=pending
@@ -387,12 +414,111 @@ class Connection(
         self._writer_signal.set()
         return pending
 
+    def _submit_stream(
+        self,
+        data: bytes,
+        *,
+        boundary: Boundary = Boundary.READY,
+        simple: bool = False,
+        copy_in: bool = False,
+        barrier: bool = False,
+        owner: object = None,
+    ) -> PendingRequest:
+        """:meth:`_submit` for cursors and COPY; ``owner`` may continue its open portal."""
+        self._check_usable()
+        if self._portal_owner is not None and owner is not self._portal_owner:
+            raise InterfaceError(_PORTAL_OPEN)
+        pending = PendingRequest(self._abandon)
+        pending.request = self._core.send_request(
+            data,
+            simple=simple,
+            barrier=barrier,
+            boundary=boundary,
+            copy_in=copy_in,
+            context=pending,
+        )
+        self._requests += 1
+        self._writer_signal.set()
+        return pending
+
+    def _open_portal(self, owner: object) -> None:
+        """A cursor keeps the unnamed portal of an unsynced extended query open.
+
+        Outside a transaction block any other request would end the implicit transaction
+        (its Sync) or replace the unnamed portal (its Bind), so others are refused until
+        :meth:`_close_portal`; unattended ones are deferred.
+        """
+        if self._portal_owner is not None:
+            raise InterfaceError(_PORTAL_OPEN)
+        self._portal_owner = owner
+
+    def _close_portal(self, closing: bytes = b"", *, attend: bool = False) -> PendingRequest | None:
+        """End the portal guard after submitting ``closing``, then send what was deferred.
+
+        ``attend``: return the closing request's results to wait on; otherwise nobody
+        reads them (a block left by an exception, which must not wait).
+        """
+        self._portal_owner = None
+        pending: PendingRequest | None = None
+        try:
+            if attend:
+                pending = self._submit(closing)
+            elif closing:
+                self._submit_unattended(closing)
+        finally:
+            deferred, self._deferred = self._deferred, []
+            for data in deferred:
+                self._submit_unattended(data)
+        return pending
+
+    def _set_throttled(self, pending: PendingRequest | None) -> None:
+        """Make the reader wait for ``pending``'s consumer (a COPY TO STDOUT block)."""
+        self._throttled = pending
+
+    async def _wait_for_output_room(self, limit: int) -> None:
+        """Wait until at most ``limit`` bytes of COPY data are queued (producer backpressure).
+
+        The writer signals each time it takes the queued bytes, so a producer holds at
+        most ``limit`` bytes here plus one write in flight.
+        """
+        while self._core.output_buffered > limit:
+            self._check_usable()
+            await self._output_room.wait()
+        self._check_usable()
+
     def _submit_unattended(self, data: bytes) -> None:
         """A request whose results nobody reads (closing an evicted statement)."""
         if self.is_closed:
             return
+        if self._portal_owner is not None:
+            self._deferred.append(data)  # sent once the cursor's portal is closed
+            return
         self._core.send_request(data, context=None)
         self._requests += 1
+        self._writer_signal.set()
+
+    def _submit_segment(self, sink: PendingRequest, data: bytes, *, more: bool) -> None:
+        """Register a pipeline segment whose messages go to ``sink`` (trio_pg.pipeline).
+
+        ``more``: the segment's bytes continue with :meth:`_continue_segment`; later
+        requests are held back until its last part.
+        """
+        self._check_usable()
+        if self._portal_owner is not None:
+            raise InterfaceError(_PORTAL_OPEN)
+        core = self._core
+        if more:
+            sink.request = core.open_request(data, context=sink)
+        else:
+            sink.request = core.send_request(data, context=sink)
+        self._requests += 1
+        self._writer_signal.set()
+
+    def _continue_segment(self, sink: PendingRequest, data: bytes, *, last: bool) -> None:
+        """Queue more bytes of the open segment ``sink`` reads; ``last``: they end it."""
+        self._check_usable()
+        assert sink.request is not None
+        self._core.extend_request(sink.request, data, last=last)
         self._writer_signal.set()
 
     def _abandon(self, pending: PendingRequest) -> None:
@@ -400,6 +526,8 @@ class Connection(
         if request is None or request.done:
             return
         self._core.abandon(request)
+        if self._core.has_data_to_send:
+            self._writer_signal.set()  # abandoning may queue bytes that end the request
         offer = self._core.take_cancel()
         if offer is not None:
             self._start_cancel(offer)
@@ -500,6 +628,11 @@ class Connection(
     # -- used by the query layer --------------------------------------------------------------
 
     @property
+    def _conn(self) -> Connection:
+        # The connection itself; a ConnectionView forwards this attribute to its connection.
+        return self
+
+    @property
     def _registry(self) -> CodecRegistry:
         return self._codecs
 
@@ -507,3 +640,19 @@ class Connection(
     def _statement_cache(self) -> StatementCache:
         return self._cache
 
+
+    # -- used by the pool ---------------------------------------------------------------------
+
+    def _reusable(self) -> bool:
+        """Whether the connection may go to another user as it is.
+
+        Open, outside any transaction block, no request in flight (an abandoned query
+        still draining, an unfinished pipeline or COPY), and no block holding the gate.
+        """
+        gate = self._gate
+        return (
+            not self.is_closed
+            and self._core.pending == 0
+            and self._core.transaction_status is TransactionStatus.IDLE
+            and not (gate is not None and gate.held)
+        )

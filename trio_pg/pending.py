@@ -6,6 +6,11 @@ result costs one reschedule, not a memory channel per request, and the reader ne
 blocks on a slow consumer. Cancelling a task parked here abandons its request (the
 connection then discards the rest of that request's messages).
 
+The one exception is a streaming request (COPY TO STDOUT) whose block holds the
+connection: there the reader waits in :meth:`PendingRequest.wait_consumed` until the
+consumer has taken what was delivered, so memory stays bounded and TCP pushes back on
+the server.
+
 :class:`WakeSignal` is the same idea for the writer: a level-triggered "there may be
 work" flag that wakes one parked task.
 """
@@ -66,7 +71,16 @@ class PendingRequest:
         error: Set when the connection failed before the request completed.
     """
 
-    __slots__ = ("_messages", "_on_abandon", "_task", "done", "done_event", "error", "request")
+    __slots__ = (
+        "_messages",
+        "_on_abandon",
+        "_reader",
+        "_task",
+        "done",
+        "done_event",
+        "error",
+        "request",
+    )
 
     def __init__(self, on_abandon: Callable[[PendingRequest], None]) -> None:
         self.request: Request | None = None
@@ -74,6 +88,7 @@ class PendingRequest:
         self.done = False
         self.error: BaseException | None = None
         self._task: trio.lowlevel.Task | None = None
+        self._reader: trio.lowlevel.Task | None = None
         self._on_abandon = on_abandon
         self.done_event: trio.Event | None = None
 
@@ -108,6 +123,23 @@ class PendingRequest:
             self._task = None
             trio.lowlevel.reschedule(task)
 
+    async def wait_consumed(self) -> None:
+        """(Reader) Wait until the consumer took what was delivered, or gave up on it."""
+        request = self.request
+        while self._messages and not self.done and not (request is not None and request.abandoned):
+            self._reader = trio.lowlevel.current_task()
+            await trio.lowlevel.wait_task_rescheduled(self._abort_reader)
+
+    def _abort_reader(self, _: object) -> trio.lowlevel.Abort:
+        self._reader = None
+        return _ABORT_OK
+
+    def _wake_reader(self) -> None:
+        reader = self._reader
+        if reader is not None:
+            self._reader = None
+            trio.lowlevel.reschedule(reader)
+
     # -- caller side ---------------------------------------------------------------------
 
     async def next_batch(self) -> list[BackendMessage]:
@@ -123,6 +155,8 @@ class PendingRequest:
         messages = self._messages
         if messages:
             self._messages = []
+            if self._reader is not None:
+                self._wake_reader()
             return messages
         if self.error is not None:
             raise self.error
@@ -132,8 +166,12 @@ class PendingRequest:
         """The caller stops reading: the connection discards the rest of the results."""
         if not self.done:
             self._on_abandon(self)
+            self._messages = []
+            self._wake_reader()
 
     def _abort(self, _: object) -> trio.lowlevel.Abort:
         self._task = None
         self._on_abandon(self)
+        self._messages = []
+        self._wake_reader()
         return _ABORT_OK

@@ -21,16 +21,19 @@ raised (the transaction has failed anyway) and the next call re-describes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import trio
 
+from trio_pg.cursor import Cursor, open_cursor
 from trio_pg.errors import Error, InterfaceError, PostgresError, ProtocolError
 from trio_pg.gate import Gate, takes_turn
 from trio_pg.protocol import TransactionStatus, may_copy_in
 from trio_pg.protocol import frontend as f
 from trio_pg.protocol.backend import (
     CommandComplete,
+    CopyBothResponse,
     ErrorResponse,
     NoData,
     ParameterDescription,
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
     from trio_pg.codecs import CodecRegistry
     from trio_pg.pending import PendingRequest
     from trio_pg.statement import StatementCache
+    from trio_pg.streaming import StreamHost
 
 __all__ = ["PreparedStatement", "QueryMixin"]
 
@@ -311,6 +315,12 @@ class QueryMixin:
                     self._cache.clear()
             elif isinstance(msg, ErrorResponse) and result.error is None:
                 result.error = PostgresError.from_fields(msg.fields)
+            elif isinstance(msg, CopyBothResponse):
+                # The core answered with CopyDone; the caller's abandon drains the rest.
+                raise InterfaceError(
+                    "the server started COPY BOTH (streaming replication), which trio_pg "
+                    "does not support; use a replication client for replication commands"
+                )
 
     async def _simple_query(self, sql: str) -> str:
         """Query message: several statements allowed; returns the last command tag."""
@@ -400,6 +410,19 @@ class PreparedStatement:
     async def execute(self, *args: object) -> str:
         """Execute with ``args`` and return the command tag."""
         return (await self._run(args)).tag
+
+    def cursor(
+        self, *args: object, prefetch: int = 1000
+    ) -> AbstractAsyncContextManager[Cursor]:
+        """Stream the statement's rows through a portal (see ``Connection.cursor``).
+
+        Raises:
+            InterfaceError: The statement is closed, or ``prefetch`` is not positive.
+        """
+        if self._info.closed:
+            raise InterfaceError("the prepared statement is closed")
+        host = cast("StreamHost", self._conn)
+        return open_cursor(host, self._info.sql, self._info, args, prefetch)
 
     async def close(self) -> None:
         """Deallocate the statement on the server. Idempotent."""

@@ -123,15 +123,19 @@ class StatementInfo:
                 ) from exc
         return out
 
-    def execute_message(self, args: Sequence[object], max_rows: int = 0) -> bytes:
-        """Messages that bind ``args`` to the unnamed portal and execute it (no Sync)."""
+    def execute_message(self, args: Sequence[object], max_rows: int = 0, portal: str = "") -> bytes:
+        """Messages that bind ``args`` to ``portal`` (unnamed by default) and execute it.
+
+        No Sync: the caller ends the unit (Sync, or Flush for a cursor's first fetch).
+        """
         parts = []
         if not self.name:
             parts.append(f.parse("", self.sql, self.param_oids))
+        encoded = self.encode_args(args)
         parts.append(
-            f.bind("", self.name, self.encode_args(args), self._param_formats, self._result_formats)
+            f.bind(portal, self.name, encoded, self._param_formats, self._result_formats)
         )
-        parts.append(f.execute("", max_rows))
+        parts.append(f.execute(portal, max_rows))
         return b"".join(parts)
 
     # -- decoding ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from trio_pg.pipeline import PipelineMixin
 from trio_pg.queries import QueryMixin
 from trio_pg.streaming import StreamingMixin
+from trio_pg.subscriptions import NotifyMixin
 from trio_pg.transaction import TransactionMixin
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["ConnectionView"]
 
 
-class ConnectionView(QueryMixin, TransactionMixin, PipelineMixin, StreamingMixin):
+class ConnectionView(QueryMixin, TransactionMixin, PipelineMixin, StreamingMixin, NotifyMixin):
     """Query methods of a connection that skip its gate (for use inside a block).
 
     Everything else (``parameters``, ``transaction_status``, ``statistics()``...) reads

@@ -606,9 +606,9 @@ def test_copy_in_on_non_barrier_request_is_a_protocol_error() -> None:
         conn.next_event()
 
 
-def test_copy_both_is_a_protocol_error() -> None:
+def test_copy_both_with_later_requests_on_the_wire_is_a_protocol_error() -> None:
     conn = ready_connection()
-    _written(conn, f.query("START_REPLICATION"), barrier=True)
+    _written(conn, f.query("START_REPLICATION"), QUERY_A)
     conn.receive_data(copy_both_response())
     with pytest.raises(ProtocolError, match="COPY BOTH"):
         conn.next_event()

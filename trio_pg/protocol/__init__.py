@@ -12,8 +12,10 @@ from trio_pg.protocol import backend, frontend
 from trio_pg.protocol.backend import TransactionStatus, parse_message, split_data_row
 from trio_pg.protocol.client import (
     NEED_DATA,
+    Boundary,
     ClientConnection,
     ConnectionClosed,
+    CopyInState,
     Event,
     FatalError,
     NeedData,
@@ -39,8 +41,10 @@ __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
     "DEFAULT_MAX_SCRAM_ITERATIONS",
     "NEED_DATA",
+    "Boundary",
     "ClientConnection",
     "ConnectionClosed",
+    "CopyInState",
     "Event",
     "FatalError",
     "Framer",

@@ -21,7 +21,9 @@ Messages are routed as follows, in every phase (protocol-flow.html#PROTOCOL-ASYN
   returned on their own, untagged, whatever request is running.
 * An ErrorResponse of severity FATAL or PANIC ends the session: :class:`FatalError`.
 * Everything else belongs to the head request and is returned in :class:`Response`
-  batches (consecutive DataRows are gathered in one pass, as raw bodies).
+  batches (consecutive DataRows are gathered in one pass, as raw bodies; consecutive
+  CopyData come out as one CopyData holding their bytes: COPY data is read as a byte
+  stream; COPY BOTH, whose messages would matter one by one, is refused).
 
 An *abandoned* request (its caller went away) keeps its place: its messages are read and
 discarded up to its boundary, so the session never falls out of step. If the abandoned
@@ -35,12 +37,36 @@ not written until it completes, because the server in COPY IN mode would swallow
 messages. If such a request does enter COPY IN and nobody drives it (issue a CopyFail),
 the core answers with CopyFail itself, plus the Sync the server ignored during COPY IN
 for extended-protocol requests (protocol-flow.html#PROTOCOL-COPY).
+
+A simple-protocol request registered with ``copy_in=True`` accepts COPY IN instead: once
+its CopyInResponse arrives, the I/O layer sends :meth:`ClientConnection.send_copy_data`,
+then ``send_copy_done`` or ``send_copy_fail``; the bytes go out as control data (the
+request is a barrier, so nothing else is on the wire behind it). Abandoning it while the
+server waits for data sends CopyFail, which ends the COPY without a CancelRequest.
+CopyBothResponse (streaming replication) is refused by sending CopyDone when the request
+is alone on the wire, so the server ends the stream and the session stays in step.
+
+Every request has a :class:`Boundary` kind. READY requests end at their last
+ReadyForQuery. FLUSH requests (an Execute with a row limit followed by Flush, for
+cursors) end with their Execute: PortalSuspended, CommandComplete or EmptyQueryResponse.
+After an ErrorResponse the server discards messages until a Sync
+(protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY), so the core sends one and the request
+ends at its ReadyForQuery instead. FLUSH requests are barriers: anything written behind
+them would be discarded after such an error.
+
+A request may be sent in parts (:meth:`ClientConnection.open_request`, then
+:meth:`~ClientConnection.extend_request`): a pipeline segment whose statements keep
+coming, each part ending with Flush so results flow, the last with its Sync. Once written
+it holds back every later request until its last part is queued, as their messages
+would land inside it. Abandoned before that, the core ends it with a message that fails
+(so the segment's implicit transaction rolls back) and the Sync.
 """
 
 from __future__ import annotations
 
 import enum
 import re
+import struct
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,8 +80,10 @@ from trio_pg.protocol.startup import ScramProof, StartupComplete, StartupMachine
 
 __all__ = [
     "NEED_DATA",
+    "Boundary",
     "ClientConnection",
     "ConnectionClosed",
+    "CopyInState",
     "Event",
     "FatalError",
     "NeedData",
@@ -78,6 +106,32 @@ class Phase(enum.Enum):
     CLOSED = "closed"
 
 
+class Boundary(enum.Enum):
+    """How a request ends (see the module docstring)."""
+
+    #: At its last ReadyForQuery (one per Sync or simple Query).
+    READY = "ready"
+    #: With its Execute, sent with Flush and no Sync: PortalSuspended, CommandComplete or
+    #: EmptyQueryResponse; after an ErrorResponse, at the ReadyForQuery of a Sync the
+    #: core sends.
+    FLUSH = "flush"
+
+
+class CopyInState(enum.Enum):
+    """Where a request that accepts COPY FROM STDIN (``copy_in=True``) is."""
+
+    #: The server has not asked for data (yet).
+    WAITING = "waiting"
+    #: CopyInResponse arrived: CopyData may be sent.
+    OPEN = "open"
+    #: CopyDone was sent; the server finishes the COPY.
+    DONE = "done"
+    #: CopyFail was sent; the server answers with an ErrorResponse.
+    FAILED = "failed"
+    #: The server reported an error during COPY IN and left it; data would be dropped.
+    ENDED = "ended"
+
+
 class NeedData:
     """Sentinel type: call :meth:`ClientConnection.receive_data` before the next event."""
 
@@ -94,8 +148,10 @@ class Request:
 
     Attributes:
         boundaries: ReadyForQuery messages still to come before the request is complete.
+        boundary: How it ends: at ReadyForQuery, or with its Execute (Flush).
         simple: Sent with the simple query protocol (Query), not Parse/Bind/Execute/Sync.
         barrier: Later requests are held back until this one completes.
+        copy: Its COPY FROM STDIN state when it accepts one (``copy_in=True``), else None.
         written: Its bytes have been handed out by :meth:`ClientConnection.data_to_send`.
         done: Its last boundary arrived.
         abandoned: Nobody waits for its results any more; they are discarded.
@@ -107,9 +163,11 @@ class Request:
         "abandoned",
         "barrier",
         "boundaries",
+        "boundary",
         "cancel_pending",
         "cancel_requested",
         "context",
+        "copy",
         "data",
         "done",
         "simple",
@@ -129,6 +187,8 @@ class Request:
         self.abandoned = False
         self.cancel_requested = False
         self.cancel_pending = False
+        self.boundary = Boundary.READY
+        self.copy: CopyInState | None = None
 
     def __repr__(self) -> str:
         state = "done" if self.done else "written" if self.written else "queued"
@@ -179,6 +239,17 @@ Event = (
 _ASYNC_TYPES: Final = frozenset((b"A", b"N", b"S"))
 _ASYNC_CLASSES: Final = (b.NotificationResponse, b.NoticeResponse, b.ParameterStatus)
 _COPY_WORD: Final = re.compile(r"copy", re.IGNORECASE)
+#: The messages that end an Execute, and so a FLUSH request (protocol-message-formats.html:
+#: Execute answers with one of these unless it fails).
+_EXECUTE_ENDS: Final = frozenset((b.PortalSuspended, b.CommandComplete, b.EmptyQueryResponse))
+_LENGTH: Final = struct.Struct("!i")
+_DATA_ROW: Final = ord("D")
+_COPY_DATA: Final = ord("d")
+#: Ends an open request abandoned before its last part: Describe of a portal that cannot
+#: exist fails, so the server rolls back the unfinished implicit transaction instead of
+#: committing what it ran, then discards messages up to the Sync, whose ReadyForQuery ends
+#: the request (protocol-flow.html#PROTOCOL-FLOW-PIPELINING).
+_END_ABANDONED: Final = f.describe("P", "__trio_pg_abandoned") + f.sync()
 _VERSION: Final = re.compile(r"(\d+)(?:\.(\d+))?")
 
 
@@ -205,7 +276,9 @@ class ClientConnection:
         self._fifo: deque[Request] = deque()
         self._unsent: deque[Request] = deque()
         self._control: list[bytes] = []
+        self._copy_buffered = 0
         self._blocker: Request | None = None
+        self._open: Request | None = None  # registered, more of its bytes to come
         self._written = 0  # requests written and not done
         self._cancel_offer: Request | None = None
         self._stash: b.BackendMessage | None = None
@@ -214,6 +287,13 @@ class ClientConnection:
         self.transaction_status = b.TransactionStatus.IDLE
         self.protocol_version: tuple[int, int] = (3, 0)
         self.backend_key: b.BackendKeyData | None = None
+        self._steps: dict[type, Callable[[Request, b.BackendMessage], bool]] = {
+            b.ReadyForQuery: self._step_ready_for_query,
+            b.ErrorResponse: self._step_error,
+            b.CopyInResponse: self._step_copy_in,
+            b.CopyBothResponse: self._step_copy_both,
+            **dict.fromkeys(_EXECUTE_ENDS, self._step_execute_end),
+        }
 
     # -- startup ------------------------------------------------------------------------
 
@@ -247,25 +327,46 @@ class ClientConnection:
         boundaries: int = 1,
         simple: bool = False,
         barrier: bool = False,
+        boundary: Boundary = Boundary.READY,
+        copy_in: bool = False,
         context: object = None,
     ) -> Request:
         """Register a request and queue its bytes, in one step.
 
         Args:
             data: The complete messages of the request.
-            boundaries: How many ReadyForQuery messages end it (its Sync/Query count).
+            boundaries: How many ReadyForQuery messages end it (its Sync/Query count);
+                ignored for a FLUSH request.
             simple: It uses the simple query protocol.
             barrier: Hold later requests until this one completes (COPY FROM STDIN).
+            boundary: READY, or FLUSH for one Execute followed by Flush (a barrier).
+            copy_in: The caller drives COPY FROM STDIN for it (see
+                :meth:`send_copy_data`); a simple-protocol request only, and a barrier.
             context: Anything the I/O layer wants to find on the request again.
 
         Raises:
             RuntimeError: The session is not in the READY phase.
+            ValueError: The options contradict each other.
         """
         if self.phase is not Phase.READY:
             raise RuntimeError(f"cannot send a request in phase {self.phase.name}")
-        if boundaries < 1:
+        if boundary is Boundary.FLUSH:
+            if copy_in or simple:
+                raise ValueError("a FLUSH request is one extended-protocol Execute")
+            boundaries = 1
+            barrier = True
+        elif boundaries < 1:
             raise ValueError("a request needs at least one Sync or Query boundary")
+        if copy_in:
+            if not simple:
+                # After an error in COPY IN the server wants a Sync from an extended
+                # query; the simple protocol ends with ReadyForQuery on its own.
+                raise ValueError("copy_in requests must use the simple query protocol")
+            barrier = True
         request = Request(data, boundaries, simple, barrier, context)
+        request.boundary = boundary
+        if copy_in:
+            request.copy = CopyInState.WAITING
         self._fifo.append(request)
         self._unsent.append(request)
         return request
@@ -278,6 +379,10 @@ class ClientConnection:
         if request.done or request.abandoned:
             return
         request.abandoned = True
+        if request is self._open:
+            self._open = None
+            if request.written:
+                self._control.append(_END_ABANDONED)
         if not request.written:
             try:
                 self._unsent.remove(request)
@@ -287,6 +392,9 @@ class ClientConnection:
             request.done = True
             request.data = None
             return
+        if request.copy is CopyInState.OPEN:
+            # The server waits for data: CopyFail ends the COPY at once, no cancel needed.
+            self.send_copy_fail(request, "the COPY was abandoned by the client")
         self._maybe_offer_cancel()
 
     def _maybe_offer_cancel(self) -> None:
@@ -295,6 +403,8 @@ class ClientConnection:
         if not self._fifo or self._written != 1:
             return
         head = self._fifo[0]
+        if head.copy is CopyInState.OPEN or head.copy is CopyInState.FAILED:
+            return  # ending with the CopyFail that was (or will be) sent
         if head.abandoned and head.written and not head.cancel_requested:
             head.cancel_requested = True
             head.cancel_pending = True
@@ -310,6 +420,87 @@ class ClientConnection:
         """The CancelRequest for ``request`` was delivered (or failed): writes may resume."""
         request.cancel_pending = False
 
+    # -- COPY FROM STDIN ----------------------------------------------------------------
+
+    @property
+    def output_buffered(self) -> int:
+        """Bytes of COPY data queued and not yet handed out by :meth:`data_to_send`."""
+        return self._copy_buffered
+
+    def send_copy_data(self, request: Request, data: bytes | bytearray | memoryview) -> bool:
+        """Queue CopyData for ``request``; False (nothing queued) when it takes no data.
+
+        A request takes data from its CopyInResponse until CopyDone or CopyFail is sent,
+        or the server reports an error (which ends COPY IN on its side).
+        """
+        if request.copy is not CopyInState.OPEN or self._terminated:
+            return False
+        if data:
+            # CopyData's header and body are queued apart, so the body is copied once,
+            # by the join in data_to_send (protocol-message-formats.html, CopyData).
+            header = b"d" + _LENGTH.pack(len(data) + 4)
+            self._control.append(header)
+            self._control.append(bytes(data) if data.__class__ is not bytes else data)
+            self._copy_buffered += len(header) + len(data)
+        return True
+
+    def send_copy_done(self, request: Request) -> bool:
+        """Queue CopyDone: ``request``'s data is complete. False when it takes no data."""
+        if request.copy is not CopyInState.OPEN or self._terminated:
+            return False
+        request.copy = CopyInState.DONE
+        self._control.append(f.copy_done())
+        return True
+
+    def send_copy_fail(self, request: Request, reason: str) -> bool:
+        """Queue CopyFail: the server rolls the COPY back and answers with an error.
+
+        Returns False (nothing queued) when ``request`` takes no data.
+        """
+        if request.copy is not CopyInState.OPEN or self._terminated:
+            return False
+        request.copy = CopyInState.FAILED
+        self._control.append(f.copy_fail(reason))
+        return True
+
+    # -- requests sent in parts (pipelines) ------------------------------------------------
+
+    def open_request(self, data: bytes, *, context: object = None) -> Request:
+        """Register a request whose bytes continue later (:meth:`extend_request`).
+
+        The request ends at one ReadyForQuery, so its last part must hold its Sync. Once
+        written, it holds back every later request until that last part is queued: their
+        messages would otherwise land inside it on the server. At most one request may be
+        open at a time.
+
+        Raises:
+            RuntimeError: The session is not READY, or another request is open.
+        """
+        if self._open is not None:
+            raise RuntimeError("another request is still open; end it with extend_request()")
+        request = self.send_request(data, context=context)
+        self._open = request
+        return request
+
+    def extend_request(self, request: Request, data: bytes, *, last: bool = False) -> None:
+        """Queue more bytes of the open ``request``; ``last``: they end it (with its Sync).
+
+        Raises:
+            RuntimeError: ``request`` is not the open request.
+        """
+        if request is not self._open:
+            raise RuntimeError("extend_request() needs the request open_request() returned")
+        if last:
+            self._open = None
+        if self._terminated:
+            return
+        if request.written:
+            # Later requests are held while it is open, so control output is next in line.
+            self._control.append(data)
+        else:
+            assert request.data is not None
+            request.data += data
+
     def send_terminate(self) -> None:
         """Queue Terminate; nothing may be sent after it."""
         if self._terminated:
@@ -322,6 +513,7 @@ class ClientConnection:
         """Bytes to write now, in order. Held requests stay queued."""
         out = self._control
         self._control = []
+        self._copy_buffered = 0
         if self._terminated:
             return b"".join(out)
         blocker = self._blocker
@@ -329,6 +521,8 @@ class ClientConnection:
             if not blocker.done or blocker.cancel_pending:
                 return b"".join(out)
             self._blocker = None
+        if self._open is not None and self._open.written:
+            return b"".join(out)
         unsent = self._unsent
         while unsent:
             request = unsent.popleft()
@@ -340,6 +534,8 @@ class ClientConnection:
             if request.barrier:
                 self._blocker = request
                 break
+            if request is self._open:
+                break
         if len(out) == 1:
             return out[0]
         return b"".join(out)
@@ -350,6 +546,8 @@ class ClientConnection:
         if self._control:
             return True
         if self._terminated or not self._unsent:
+            return False
+        if self._open is not None and self._open.written:
             return False
         blocker = self._blocker
         return blocker is None or (blocker.done and not blocker.cancel_pending)
@@ -433,9 +631,18 @@ class ClientConnection:
                     # Held back behind a batch: it is still delivered on its own.
                     return self._async_event(msg)
             else:
-                if head is not None and not head.abandoned and framer.next_type() == 68:
+                if head is not None:
                     assert batch is not None
-                    framer.take_data_rows(batch)  # type: ignore[arg-type]
+                    code = framer.next_type()
+                    if code == _DATA_ROW and not head.abandoned:
+                        framer.take_data_rows(batch)  # type: ignore[arg-type]
+                    elif code == _COPY_DATA:
+                        # A COPY stream: consecutive CopyData come out as one message.
+                        bodies: list[bytes] = []
+                        framer.take_bodies(_COPY_DATA, bodies)
+                        if bodies and not head.abandoned:
+                            data = bodies[0] if len(bodies) == 1 else b"".join(bodies)
+                            batch.append(b.CopyData(data))
                 item = framer.next_message()
                 if item is None:
                     if batch:
@@ -468,22 +675,67 @@ class ClientConnection:
                     raise ProtocolError("server answered a request that was never sent")
                 batch = []
             assert batch is not None
-            if isinstance(msg, b.CopyInResponse):
-                # COPY IN is driven by the I/O layer's copy_in(); a request reaching here
-                # has nobody to feed it: refuse it so the server leaves COPY IN mode.
-                self._refuse_copy_in(head)
-            elif isinstance(msg, b.CopyBothResponse):
-                raise ProtocolError("server started COPY BOTH (replication), which is unsupported")
-            if isinstance(msg, b.ReadyForQuery):
-                self.transaction_status = msg.status
-                head.boundaries -= 1
-                if head.boundaries == 0:
-                    self._complete(head)
-                    if not head.abandoned:
-                        batch.append(msg)
-                    return Response(head, batch, True)
+            step = self._steps.get(msg.__class__)
+            if step is not None and step(head, msg):
+                self._complete(head)
+                if not head.abandoned:
+                    batch.append(msg)
+                return Response(head, batch, True)
             if not head.abandoned:
                 batch.append(msg)
+
+    # Steps: what a message does to the head request beyond being delivered. Each returns
+    # whether the message ends the request. Dispatched by message class (self._steps).
+
+    def _step_ready_for_query(self, head: Request, msg: b.BackendMessage) -> bool:
+        assert isinstance(msg, b.ReadyForQuery)
+        self.transaction_status = msg.status
+        if head.boundary is Boundary.FLUSH:
+            raise ProtocolError("ReadyForQuery for an Execute that was sent without Sync")
+        head.boundaries -= 1
+        return head.boundaries == 0
+
+    def _step_execute_end(self, head: Request, msg: b.BackendMessage) -> bool:
+        return head.boundary is Boundary.FLUSH
+
+    def _step_error(self, head: Request, msg: b.BackendMessage) -> bool:
+        if head.copy is CopyInState.OPEN:
+            head.copy = CopyInState.ENDED  # the server left COPY IN; more data is dropped
+        if head.boundary is Boundary.FLUSH:
+            self._sync_after_error(head)
+        return False
+
+    def _step_copy_in(self, head: Request, msg: b.BackendMessage) -> bool:
+        if head.copy is CopyInState.WAITING and not head.abandoned:
+            head.copy = CopyInState.OPEN
+        else:
+            # Nobody will feed it (not a copy_in request, abandoned, or a second COPY in
+            # one request): refuse it so the server leaves COPY IN mode.
+            self._refuse_copy_in(head)
+        return False
+
+    def _step_copy_both(self, head: Request, msg: b.BackendMessage) -> bool:
+        if self._written != 1:
+            raise ProtocolError(
+                "the server started COPY BOTH (streaming replication), which trio_pg does "
+                "not support, while later requests were on the wire"
+            )
+        # Alone on the wire: CopyDone asks the server to end the stream; it answers with
+        # its own CopyDone, CommandComplete and ReadyForQuery (protocol-flow.html#PROTOCOL-COPY).
+        # Nothing may be written behind it meanwhile.
+        head.barrier = True
+        self._blocker = head
+        if not self._terminated:
+            self._control.append(f.copy_done())
+        return False
+
+    def _sync_after_error(self, head: Request) -> None:
+        # After an error the server discards messages until Sync
+        # (protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY); the request now ends at its RFQ.
+        head.boundary = Boundary.READY
+        head.boundaries = 1
+        if not self._terminated:
+            self._control.append(f.sync())
 
     def _async_event(
         self, msg: b.NotificationResponse | b.NoticeResponse | b.ParameterStatus
@@ -497,8 +749,13 @@ class ClientConnection:
             # Later requests may already be on the wire, and COPY IN would eat them.
             raise ProtocolError("server entered COPY IN mode for a request not marked as COPY")
         reason = "COPY FROM STDIN is only supported through Connection.copy_in()"
+        if request.copy is not None:
+            reason = "copy_in() feeds one COPY FROM STDIN per call"
+            request.copy = CopyInState.FAILED
         self._control.append(f.copy_fail(reason))
-        if not request.simple:
+        if request.boundary is Boundary.FLUSH:
+            self._sync_after_error(request)  # an Execute sent with Flush: no Sync yet
+        elif not request.simple:
             # The Sync sent with the request was ignored during COPY IN; the server
             # discards input until the next one after the error.
             self._control.append(f.sync())

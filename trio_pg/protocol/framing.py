@@ -126,16 +126,24 @@ class Framer:
         The fast path for result sets: no per-message tuple or dispatch. Stops at the
         first message that is not a complete DataRow.
         """
+        self.take_bodies(_DATA_ROW, out)
+
+    def take_bodies(self, type_code: int, out: list[bytes]) -> None:
+        """Append the bodies of consecutive complete messages of one type to ``out``.
+
+        :meth:`take_data_rows` for any type (CopyData streams, say). Stops at the first
+        message of another type or not yet complete.
+        """
         buf = self._buf
         pos = self._pos
         end = len(buf)
         unpack = _LENGTH.unpack_from
         limit = self.max_message_size
         append = out.append
-        while end - pos >= 5 and buf[pos] == _DATA_ROW:
+        while end - pos >= 5 and buf[pos] == type_code:
             (length,) = unpack(buf, pos + 1)
             if length < 4 or length - 4 > limit:
-                self._check_length(_DATA_ROW, length)
+                self._check_length(type_code, length)
             stop = pos + 1 + length
             if stop > end:
                 break

@@ -16,9 +16,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import statistics
-import subprocess
 import sys
 
+import trio
+
+import trio_pg
 from benchmarks.workload import Driver, Params, Workload
 from trio_pg.testing import PostgresServer
 
@@ -48,12 +50,16 @@ def load_workloads() -> dict[str, Workload]:
     return found
 
 
-def _psql(server: PostgresServer, sql: str) -> None:
-    subprocess.run(
-        [str(server.bindir / "psql"), "-q", "-v", "ON_ERROR_STOP=1", server.dsn(), "-c", sql],
-        check=True,
-        env={"PGOPTIONS": "-c client_min_messages=warning", "PATH": "/usr/bin:/bin"},
-    )
+def _setup(params: Params, sql: str) -> None:
+    """Run a workload's setup SQL (through trio_pg: no psql needed)."""
+
+    async def run() -> None:
+        async with trio_pg.open_connection(
+            **params, options="-c client_min_messages=warning"
+        ) as conn:
+            await conn.execute(sql)
+
+    trio.run(run)
 
 
 def _measure(fn: Driver, params: Params, n: int, expected: int) -> float:
@@ -81,7 +87,7 @@ def main() -> None:
                 continue
             n = workload.quick_size if args.quick else workload.size
             if workload.setup_sql:
-                _psql(server, workload.setup_sql.format(n=n))
+                _setup(params, workload.setup_sql.format(n=n))
             expected = workload.expected(n)
             names = list(workload.drivers)
             rates: dict[str, list[float]] = {name: [] for name in names}

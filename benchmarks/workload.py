@@ -29,7 +29,7 @@ class Workload:
     quick_size: int
     expected: Callable[[int], int]
     drivers: dict[str, Driver]
-    #: SQL run once (via psql) before the workload, formatted with ``n``.
+    #: SQL run once (through trio_pg) before the workload, formatted with ``n``.
     setup_sql: str = ""
     #: Units of ``size`` for the table ("rows", "queries", ...).
     unit: str = "ops"

@@ -14,6 +14,8 @@ from trio_pg.channels import Notice, Notification, ParameterChange, Subscription
 from trio_pg.codecs import Codec, CodecRegistry, Format, Interval
 from trio_pg.connect import connect, open_connection
 from trio_pg.connection import Connection, ConnectionStatistics
+from trio_pg.copy import CopyOutStream
+from trio_pg.cursor import Cursor
 from trio_pg.errors import (
     AuthenticationError,
     ConnectionFailedError,
@@ -49,6 +51,8 @@ __all__ = [
     "ConnectionFailedError",
     "ConnectionLostError",
     "ConnectionStatistics",
+    "CopyOutStream",
+    "Cursor",
     "Error",
     "Format",
     "InterfaceError",

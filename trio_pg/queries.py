@@ -32,11 +32,13 @@ from trio_pg.gate import Gate, takes_turn
 from trio_pg.protocol import TransactionStatus, may_copy_in
 from trio_pg.protocol import frontend as f
 from trio_pg.protocol.backend import (
+    BindComplete,
     CommandComplete,
     CopyBothResponse,
     ErrorResponse,
     NoData,
     ParameterDescription,
+    ParseComplete,
     RowDescription,
 )
 from trio_pg.record import Record
@@ -166,15 +168,15 @@ class QueryMixin:
             InterfaceError: An argument sequence did not fit the statement.
         """
         batches = [tuple(a) for a in args]
-        for batch in batches:
-            _check_arg_count(batch)
+        if batches and max(map(len, batches)) > _MAX_ARGS:
+            _check_arg_count(max(batches, key=len))
         for attempt in range(2):
             info = await self._statement(sql)
             if not batches:
                 await trio.lowlevel.checkpoint()
                 return
-            data = b"".join([info.execute_message(a) for a in batches]) + f.sync()
-            result = await self._run_request(info, data)
+            data = info.execute_many_message(batches) + f.sync()
+            result = await self._run_request(info, data, many=True)
             if result.error is None:
                 return
             if attempt == 0 and self._retry_stale(info, result.error):
@@ -285,14 +287,29 @@ class QueryMixin:
         data = info.execute_message(args) + f.sync()
         return await self._run_request(info, data)
 
-    async def _run_request(self, info: StatementInfo, data: bytes) -> _Result:
-        """Submit an extended-protocol request and gather its rows, tag and error."""
+    async def _run_request(
+        self, info: StatementInfo, data: bytes, *, many: bool = False
+    ) -> _Result:
+        """Submit an extended-protocol request and gather its rows, tag and error.
+
+        ``many``: the request holds many executions (``executemany``), whose tags are
+        not returned, so their BindComplete and ordinary CommandComplete are dropped in
+        one pass instead of being absorbed one by one.
+        """
         pending = self._submit(data, barrier=may_copy_in(info.sql))
         result = _Result()
         rows = result.rows
         others: list[object] = []
         try:
             while batch := await pending.next_batch():
+                if many:
+                    batch = [
+                        m
+                        for m in batch
+                        if m.__class__ is not BindComplete
+                        and m.__class__ is not ParseComplete
+                        and (m.__class__ is not CommandComplete or m.tag in _CLEARING_TAGS)
+                    ]
                 try:
                     info.decode_rows(batch, rows, others)
                 except ProtocolError as exc:

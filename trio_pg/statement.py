@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from trio_pg.bindencoder import BindEncoder, compile_bind_encoder
 from trio_pg.codecs import CodecRegistry, DecodeFn, EncodeFn
 from trio_pg.errors import InterfaceError, ProtocolError
 from trio_pg.protocol import frontend as f
@@ -46,6 +47,7 @@ class StatementInfo:
     """
 
     __slots__ = (
+        "_bind_encoder",
         "_decoders",
         "_encoders",
         "_param_formats",
@@ -82,8 +84,10 @@ class StatementInfo:
         decoders = [registry.result_decoder(c.type_oid) for c in cols]
         self._result_formats = tuple(int(fmt) for fmt, _ in decoders)
         self._decoders: tuple[DecodeFn, ...] = tuple(dec for _, dec in decoders)
-        # Compiled on first use: many described statements never return a row.
+        # Compiled on first use: many described statements never return a row, and
+        # some are never executed on the unnamed portal.
         self._row_decoder: RowDecoder | None = None
+        self._bind_encoder: BindEncoder | None = None
         self.columns = tuple(
             ColumnInfo(c.name, c.type_oid, registry.type_name(c.type_oid) or str(c.type_oid))
             for c in cols
@@ -127,7 +131,22 @@ class StatementInfo:
         """Messages that bind ``args`` to ``portal`` (unnamed by default) and execute it.
 
         No Sync: the caller ends the unit (Sync, or Flush for a cursor's first fetch).
+
+        Raises:
+            InterfaceError: See :meth:`encode_args`.
         """
+        if not max_rows and not portal:
+            encode = self._bind_encoder
+            if encode is None:
+                encode = self._bind_encoder = self._compile_bind_encoder()
+            try:
+                return encode(args)
+            except (TypeError, ValueError, OverflowError, struct.error):
+                pass  # encoded again below, to report which argument failed
+        return self._build_execute(args, max_rows, portal)
+
+    def _build_execute(self, args: Sequence[object], max_rows: int, portal: str) -> bytes:
+        """:meth:`execute_message` the general way, one argument at a time."""
         parts = []
         if not self.name:
             parts.append(f.parse("", self.sql, self.param_oids))
@@ -137,6 +156,30 @@ class StatementInfo:
         )
         parts.append(f.execute(portal, max_rows))
         return b"".join(parts)
+
+    def execute_many_message(self, batches: Sequence[Sequence[object]]) -> bytes:
+        """:meth:`execute_message` for each argument sequence, joined.
+
+        Raises:
+            InterfaceError: See :meth:`encode_args`.
+        """
+        encode = self._bind_encoder
+        if encode is None:
+            encode = self._bind_encoder = self._compile_bind_encoder()
+        try:
+            return b"".join(map(encode, batches))
+        except (TypeError, ValueError, OverflowError, struct.error):
+            # Encode again one by one: the failing sequence raises with its reason.
+            return b"".join([self.execute_message(args) for args in batches])
+
+    def _compile_bind_encoder(self) -> BindEncoder:
+        """Bind + Execute on the unnamed portal, with everything but the values prepacked."""
+        encoders = self._encoders
+        before = b"" if self.name else f.parse("", self.sql, self.param_oids)
+        head, tail = f.bind_parts(
+            "", self.name, len(encoders), self._param_formats, self._result_formats
+        )
+        return compile_bind_encoder(encoders, before, head, tail, f.execute("", 0))
 
     # -- decoding ------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from typing import Final
 
 from trio_pg.codecs import oids
@@ -44,6 +44,9 @@ _unpack_header = _HEADER.unpack_from
 _pack_header = _HEADER.pack
 # Most values have few base-10000 digits: precompile their layouts.
 _DIGIT_STRUCTS: Final = tuple(struct.Struct(f"!{n}H") for n in range(33))
+# Decimal arithmetic rounds to its context's precision, so scaling a decoded
+# coefficient uses a context that can hold any numeric exactly, never the caller's.
+_EXACT: Final = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 _SPECIAL_DECODED: Final[Mapping[int, Decimal]] = {
     _NAN: Decimal("NaN"),
@@ -59,15 +62,23 @@ def _decode_numeric(data: bytes) -> Decimal:
         return _SPECIAL_DECODED[sign]
     if ndigits == 0:
         return Decimal(f"0E-{dscale}")
-    if ndigits < 33:
-        digits = _DIGIT_STRUCTS[ndigits].unpack_from(data, 8)
-    else:
-        digits = struct.unpack_from(f"!{ndigits}H", data, 8)
-    # The digit string has its last digit at 10 ** (4 * (weight - ndigits + 1)); pad
-    # or cut it so that its last digit sits at 10 ** -dscale (the digits cut are
-    # zeros: numeric_recv truncates anything beyond dscale).
-    text = ("%04d" * ndigits) % digits
+    # The last base-10000 digit sits at 10 ** (4 * (weight - ndigits + 1)); scale the
+    # coefficient so that its last decimal digit sits at 10 ** -dscale instead (the
+    # digits cut are zeros: numeric_recv truncates anything beyond dscale).
     shift = 4 * (weight - ndigits + 1) + dscale
+    if ndigits < 33:
+        # An int coefficient and an exact scaling are faster than Decimal parsing a
+        # string, and ints this small are cheap.
+        coefficient = 0
+        for digit in _DIGIT_STRUCTS[ndigits].unpack_from(data, 8):
+            coefficient = coefficient * 10000 + digit
+        if shift > 0:
+            coefficient *= 10**shift
+        elif shift < 0:
+            coefficient //= 10**-shift
+        number = Decimal(coefficient).scaleb(-dscale, _EXACT)
+        return number.copy_negate() if sign == _NEG else number
+    text = ("%04d" * ndigits) % struct.unpack_from(f"!{ndigits}H", data, 8)
     if shift > 0:
         text += "0" * shift
     elif shift < 0:

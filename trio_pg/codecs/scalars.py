@@ -33,7 +33,7 @@ from typing import Final
 from trio_pg.codecs import oids
 from trio_pg.codecs.base import Codec, DecodeFn, EncodeFn, Format, text_nul_error, wrong_type
 
-__all__ = ["CODECS", "FIXED_WIDTH_FORMATS", "TEXT_DECODERS", "encode_str"]
+__all__ = ["CODECS", "FIXED_WIDTH_FORMATS", "INLINE_ENCODERS", "TEXT_DECODERS", "encode_str"]
 
 
 # -- bool -------------------------------------------------------------------------
@@ -274,6 +274,13 @@ _TEXT_FAMILY: Final = (
 )
 
 _decode_int2 = _fixed_decoder("!h")
+_encode_int2 = _int_encoder("int2", "!h")
+_encode_int4 = _int_encoder("int4", "!i")
+_encode_int8 = _int_encoder("int8", "!q")
+_encode_oid = _int_encoder("oid", "!I")
+_encode_float4 = _float_encoder("float4", "!f")
+_encode_float8 = _float_encoder("float8", "!d")
+_TEXT_ENCODERS: Final = {oid: _text_encoder(name) for oid, name in _TEXT_FAMILY}
 _decode_int4 = _fixed_decoder("!i")
 _decode_int8 = _fixed_decoder("!q")
 _decode_oid = _fixed_decoder("!I")
@@ -283,13 +290,13 @@ _decode_float8 = _fixed_decoder("!d")
 #: Binary codecs defined by this module.
 CODECS: Final[tuple[Codec, ...]] = (
     _binary(oids.BOOL, "bool", _encode_bool, _decode_bool),
-    _binary(oids.INT2, "int2", _int_encoder("int2", "!h"), _decode_int2),
-    _binary(oids.INT4, "int4", _int_encoder("int4", "!i"), _decode_int4),
-    _binary(oids.INT8, "int8", _int_encoder("int8", "!q"), _decode_int8),
-    _binary(oids.OID, "oid", _int_encoder("oid", "!I"), _decode_oid),
-    _binary(oids.FLOAT4, "float4", _float_encoder("float4", "!f"), _decode_float4),
-    _binary(oids.FLOAT8, "float8", _float_encoder("float8", "!d"), _decode_float8),
-    *(_binary(oid, name, _text_encoder(name), _decode_utf8) for oid, name in _TEXT_FAMILY),
+    _binary(oids.INT2, "int2", _encode_int2, _decode_int2),
+    _binary(oids.INT4, "int4", _encode_int4, _decode_int4),
+    _binary(oids.INT8, "int8", _encode_int8, _decode_int8),
+    _binary(oids.OID, "oid", _encode_oid, _decode_oid),
+    _binary(oids.FLOAT4, "float4", _encode_float4, _decode_float4),
+    _binary(oids.FLOAT8, "float8", _encode_float8, _decode_float8),
+    *(_binary(oid, name, _TEXT_ENCODERS[oid], _decode_utf8) for oid, name in _TEXT_FAMILY),
     _binary(oids.CHAR, "char", _encode_char, _decode_char),
     _binary(oids.BYTEA, "bytea", _encode_bytea, bytes),
     _binary(oids.UUID, "uuid", _encode_uuid, _decode_uuid),
@@ -307,6 +314,20 @@ FIXED_WIDTH_FORMATS: Final[Mapping[DecodeFn, str]] = {
     _decode_oid: "I",
     _decode_float4: "f",
     _decode_float8: "d",
+}
+
+#: The builtin encoders whose work a generated Bind encoder may do inline, for a value
+#: of exactly the given Python class: fixed-width types by their ``struct`` format
+#: character, the text family by ``""`` (the value's UTF-8, when it holds no NUL). Any
+#: other value still goes through the encoder, which also produces the errors.
+INLINE_ENCODERS: Final[Mapping[EncodeFn, tuple[type, str]]] = {
+    _encode_int2: (int, "h"),
+    _encode_int4: (int, "i"),
+    _encode_int8: (int, "q"),
+    _encode_oid: (int, "I"),
+    _encode_float4: (float, "f"),
+    _encode_float8: (float, "d"),
+    **dict.fromkeys(_TEXT_ENCODERS.values(), (str, "")),
 }
 
 #: Text-format decoders (for simple-query results and text fallbacks).

@@ -48,7 +48,7 @@ from trio_pg.codecs import oids
 from trio_pg.codecs.base import Codec, DecodeFn, Format, wrong_type
 from trio_pg.codecs.types import Interval
 
-__all__ = ["CODECS", "TEXT_DECODERS"]
+__all__ = ["CODECS", "EPOCH_OFFSET_DECODERS", "TEXT_DECODERS"]
 
 _UTC: Final = UTC
 _EPOCH: Final = datetime(2000, 1, 1)
@@ -354,6 +354,15 @@ CODECS: Final[tuple[Codec, ...]] = (
     Codec(oids.TIMESTAMPTZ, "timestamptz", Format.BINARY, _encode_timestamptz, _decode_timestamptz),
     Codec(oids.INTERVAL, "interval", Format.BINARY, _encode_interval, _decode_interval),
 )
+
+#: Decoders whose value is an epoch plus the value's int64 of microseconds, whenever
+#: that sum is in ``datetime``'s range (the others, infinities included, raise
+#: ``OverflowError`` there): a row decoder may compute it inline, falling back to the
+#: decoder itself when the sum overflows.
+EPOCH_OFFSET_DECODERS: Final[Mapping[DecodeFn, datetime]] = {
+    _decode_timestamp: _EPOCH,
+    _decode_timestamptz: _EPOCH_UTC,
+}
 
 #: Text-format decoders defined by this module.
 TEXT_DECODERS: Final[Mapping[int, DecodeFn]] = {

@@ -23,6 +23,7 @@ __all__ = [
     "MAX_PARAMETERS",
     "SSL_REQUEST_CODE",
     "bind",
+    "bind_parts",
     "cancel_request",
     "close",
     "copy_data",
@@ -179,6 +180,41 @@ def parse(name: str, sql: str, param_types: Sequence[int] = ()) -> bytes:
     return _message(b"P", body)
 
 
+def bind_parts(
+    portal: str,
+    statement: str,
+    count: int,
+    param_formats: Sequence[int] = (),
+    result_formats: Sequence[int] = (),
+) -> tuple[bytes, bytes]:
+    """The fixed parts of a Bind body: what comes before and after the parameter values.
+
+    A Bind body is the first part, then ``count`` values (each an Int32 length and its
+    bytes, or -1 for NULL), then the second part. Both depend only on the statement, so
+    a statement executed many times builds them once.
+
+    Raises:
+        InterfaceError: More than 65,535 parameters.
+    """
+    if count > MAX_PARAMETERS:
+        raise InterfaceError(
+            f"a statement can have at most {MAX_PARAMETERS} parameters, got {count}"
+        )
+    head = b"".join(
+        (
+            cstring(portal, "portal name"),
+            cstring(statement, "statement name"),
+            _H16.pack(len(param_formats)),
+            struct.pack(f"!{len(param_formats)}h", *param_formats),
+            _H16.pack(count),
+        )
+    )
+    tail = _H16.pack(len(result_formats)) + struct.pack(
+        f"!{len(result_formats)}h", *result_formats
+    )
+    return head, tail
+
+
 def bind(
     portal: str,
     statement: str,
@@ -198,16 +234,8 @@ def bind(
     Raises:
         InterfaceError: More than 65,535 parameters.
     """
-    n = len(params)
-    if n > MAX_PARAMETERS:
-        raise InterfaceError(f"a statement can have at most {MAX_PARAMETERS} parameters, got {n}")
-    parts = [
-        cstring(portal, "portal name"),
-        cstring(statement, "statement name"),
-        _H16.pack(len(param_formats)),
-        struct.pack(f"!{len(param_formats)}h", *param_formats),
-        _H16.pack(n),
-    ]
+    head, tail = bind_parts(portal, statement, len(params), param_formats, result_formats)
+    parts = [head]
     append = parts.append
     pack = _I32.pack
     for value in params:
@@ -216,8 +244,7 @@ def bind(
         else:
             append(pack(len(value)))
             append(value)
-    append(_H16.pack(len(result_formats)))
-    append(struct.pack(f"!{len(result_formats)}h", *result_formats))
+    append(tail)
     return _message(b"B", b"".join(parts))
 
 

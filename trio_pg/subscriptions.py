@@ -56,19 +56,20 @@ from trio_pg.errors import (
     ProtocolError,
 )
 from trio_pg.protocol import TransactionStatus
-from trio_pg.protocol.backend import NoticeResponse, NotificationResponse, ParameterStatus
+from trio_pg.protocol.backend import NoticeResponse, ParameterStatus
 
 if TYPE_CHECKING:
     from trio_pg.gate import Gate
 
-__all__ = ["NotifyMixin", "Router", "SubscriptionsMixin", "channel_names", "quote_ident"]
+__all__ = ["BURST", "NotifyMixin", "Router", "SubscriptionsMixin", "channel_names", "quote_ident"]
 
 logger = logging.getLogger("trio_pg")
 
 _T = TypeVar("_T")
 
 #: Messages handed to subscribers before the reader yields to them once.
-_BURST: Final = 64
+BURST: Final = 64
+_BURST: Final = BURST
 #: NAMEDATALEN - 1: longer identifiers are truncated by the server (sql-syntax-lexical.html),
 #: and notifications would then arrive under a name no subscription holds.
 _MAX_IDENTIFIER_BYTES: Final = 63
@@ -126,8 +127,8 @@ def _log_notice(notice: Notice) -> None:
 class Router:
     """Delivers asynchronous messages to subscribers; see the module docstring.
 
-    The reader calls :meth:`notification`, :meth:`notice` and :meth:`parameter`; when one
-    returns True it awaits :meth:`catch_up` before reading on.
+    The reader calls :meth:`notifications`, :meth:`notice` and :meth:`parameter`; when one
+    asks for it (True, or an index to go on from) it awaits :meth:`catch_up` first.
 
     Attributes:
         listening: Channels the server may be listening on.
@@ -147,14 +148,24 @@ class Router:
 
     # -- called by the reader ------------------------------------------------------------
 
-    def notification(self, message: NotificationResponse) -> bool:
-        """A NOTIFY arrived. True: await :meth:`catch_up` before reading on."""
-        subs = self._by_channel.get(message.channel)
-        if not subs:
-            logger.debug("notification on %r with no subscriber dropped", message.channel)
-            return False
-        notification = Notification(message.channel, message.payload, message.process_id)
-        return self._fan_out(subs, notification)
+    def notifications(self, messages: list[tuple[int, str, str]], start: int) -> int:
+        """NOTIFYs arrived, as ``(process_id, channel, payload)``: deliver ``messages[start:]``.
+
+        Stops after a message that makes the reader wait (a "block" subscriber is full,
+        or a burst was delivered) and returns the index to go on from once
+        :meth:`catch_up` has been awaited; -1 when all were delivered and no wait is needed.
+        """
+        by_channel = self._by_channel
+        for index in range(start, len(messages)):
+            pid, channel, payload = messages[index]
+            subs = by_channel.get(channel)
+            if not subs:
+                logger.debug("notification on %r with no subscriber dropped", channel)
+                continue
+            notification = Notification(channel, payload, pid)
+            if self._fan_out(subs, notification):
+                return index + 1
+        return -1
 
     def notice(self, message: NoticeResponse) -> bool:
         """A notice arrived; logged when nobody subscribed. True: await :meth:`catch_up`."""

@@ -210,7 +210,7 @@ class Ticket(Generic[T]):
         self._observed = True
         if self._error is not None:
             raise fresh_error(self._error)
-        return cast(T, self._value())
+        return self._value()  # type: ignore[return-value]
 
     def _value(self) -> object:
         kind = self._kind
@@ -355,13 +355,20 @@ class Segment(PendingRequest):
         """Split the messages between the items (called by the reader task)."""
         items = self.items
         i = self._index
+        # The current item's row list, looked up again only when the item changes.
+        raw: list[bytes] | None = None
         try:
             for msg in messages:
                 cls = msg.__class__
                 if cls is bytes:
-                    items[i]._raw.append(msg)  # type: ignore[union-attr]
+                    if raw is None:
+                        raw = items[i]._raw  # type: ignore[union-attr]
+                    raw.append(msg)
+                elif cls is BindComplete:
+                    pass
                 elif cls is CommandComplete or cls is EmptyQueryResponse:
-                    ticket = cast(Ticket[Any], items[i])
+                    ticket: Ticket[Any] = items[i]  # type: ignore[assignment]
+                    raw = None
                     if cls is CommandComplete:
                         ticket._tag = msg.tag
                         if msg.tag in _CLEARING_TAGS:
@@ -380,6 +387,7 @@ class Segment(PendingRequest):
                     for later in items[i + 1 :]:
                         later._abort(error)
                     i = len(items)
+                    raw = None
                 elif cls is ParseComplete:
                     pass  # of a probe, or of an unnamed statement's execution
                 elif cls is ParameterDescription:
@@ -389,6 +397,7 @@ class Segment(PendingRequest):
                     probe.columns = msg.columns if cls is RowDescription else None
                     probe._finish()
                     i += 1
+                    raw = None
                 else:
                     raise ProtocolError(f"unexpected {cls.__name__} in a pipeline segment")
             if done and i < len(items):

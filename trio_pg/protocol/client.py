@@ -25,6 +25,11 @@ Messages are routed as follows, in every phase (protocol-flow.html#PROTOCOL-ASYN
   CopyData come out as one CopyData holding their bytes: COPY data is read as a byte
   stream; COPY BOTH, whose messages would matter one by one, is refused).
 
+Every message costs, so the everyday ones (DataRow, the bodiless completions,
+CommandComplete, ReadyForQuery, NotificationResponse) are read in place from the receive
+buffer (:mod:`trio_pg.protocol.inplace`); anything else, malformed or incomplete there
+falls through to the general path, which parses (or refuses) it as always.
+
 An *abandoned* request (its caller went away) keeps its place: its messages are read and
 discarded up to its boundary, so the session never falls out of step. If the abandoned
 request is the only one the server has been sent, :meth:`take_cancel` offers it for a
@@ -64,18 +69,29 @@ would land inside it. Abandoned before that, the core ends it with a message tha
 
 from __future__ import annotations
 
-import enum
 import re
 import struct
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Final
 
 from trio_pg.errors import ProtocolError
 from trio_pg.protocol import backend as b
 from trio_pg.protocol import frontend as f
 from trio_pg.protocol.framing import DEFAULT_MAX_MESSAGE_SIZE, Framer
+from trio_pg.protocol.inplace import read_notifications, scan_request
+from trio_pg.protocol.requests import (
+    NEED_DATA,
+    Boundary,
+    ConnectionClosed,
+    CopyInState,
+    Event,
+    FatalError,
+    NeedData,
+    Phase,
+    Request,
+    Response,
+)
 from trio_pg.protocol.startup import ScramProof, StartupComplete, StartupMachine, StartupOptions
 
 __all__ = [
@@ -94,148 +110,6 @@ __all__ = [
     "parse_server_version",
 ]
 
-
-class Phase(enum.Enum):
-    """Where the session is."""
-
-    #: Startup message sent; authenticating.
-    STARTUP = "startup"
-    #: Requests may be sent.
-    READY = "ready"
-    #: End of stream seen, or a FATAL error received, or Terminate sent.
-    CLOSED = "closed"
-
-
-class Boundary(enum.Enum):
-    """How a request ends (see the module docstring)."""
-
-    #: At its last ReadyForQuery (one per Sync or simple Query).
-    READY = "ready"
-    #: With its Execute, sent with Flush and no Sync: PortalSuspended, CommandComplete or
-    #: EmptyQueryResponse; after an ErrorResponse, at the ReadyForQuery of a Sync the
-    #: core sends.
-    FLUSH = "flush"
-
-
-class CopyInState(enum.Enum):
-    """Where a request that accepts COPY FROM STDIN (``copy_in=True``) is."""
-
-    #: The server has not asked for data (yet).
-    WAITING = "waiting"
-    #: CopyInResponse arrived: CopyData may be sent.
-    OPEN = "open"
-    #: CopyDone was sent; the server finishes the COPY.
-    DONE = "done"
-    #: CopyFail was sent; the server answers with an ErrorResponse.
-    FAILED = "failed"
-    #: The server reported an error during COPY IN and left it; data would be dropped.
-    ENDED = "ended"
-
-
-class NeedData:
-    """Sentinel type: call :meth:`ClientConnection.receive_data` before the next event."""
-
-    def __repr__(self) -> str:
-        return "NEED_DATA"
-
-
-#: Returned by :meth:`ClientConnection.next_event` when more bytes are needed.
-NEED_DATA: Final = NeedData()
-
-
-class Request:
-    """One operation in the request FIFO.
-
-    Attributes:
-        boundaries: ReadyForQuery messages still to come before the request is complete.
-        boundary: How it ends: at ReadyForQuery, or with its Execute (Flush).
-        simple: Sent with the simple query protocol (Query), not Parse/Bind/Execute/Sync.
-        barrier: Later requests are held back until this one completes.
-        copy: Its COPY FROM STDIN state when it accepts one (``copy_in=True``), else None.
-        written: Its bytes have been handed out by :meth:`ClientConnection.data_to_send`.
-        done: Its last boundary arrived.
-        abandoned: Nobody waits for its results any more; they are discarded.
-        cancel_pending: A CancelRequest was offered and has not finished.
-        context: Free slot for the I/O layer (its result channel, say).
-    """
-
-    __slots__ = (
-        "abandoned",
-        "barrier",
-        "boundaries",
-        "boundary",
-        "cancel_pending",
-        "cancel_requested",
-        "context",
-        "copy",
-        "data",
-        "done",
-        "simple",
-        "written",
-    )
-
-    def __init__(
-        self, data: bytes, boundaries: int, simple: bool, barrier: bool, context: object
-    ) -> None:
-        self.data: bytes | None = data
-        self.boundaries = boundaries
-        self.simple = simple
-        self.barrier = barrier
-        self.context = context
-        self.written = False
-        self.done = False
-        self.abandoned = False
-        self.cancel_requested = False
-        self.cancel_pending = False
-        self.boundary = Boundary.READY
-        self.copy: CopyInState | None = None
-
-    def __repr__(self) -> str:
-        state = "done" if self.done else "written" if self.written else "queued"
-        flags = " abandoned" if self.abandoned else ""
-        return f"<Request {state}{flags} boundaries={self.boundaries}>"
-
-
-@dataclass(slots=True)
-class Response:
-    """Messages for ``request``, in order; ``done`` when its last boundary is among them.
-
-    DataRow messages appear as their raw body (``bytes``); see
-    :func:`trio_pg.protocol.backend.split_data_row`.
-    """
-
-    request: Request
-    messages: list[b.BackendMessage]
-    done: bool
-
-
-@dataclass(frozen=True, slots=True)
-class FatalError:
-    """The server sent a FATAL or PANIC error: the session is over."""
-
-    error: b.ErrorResponse
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionClosed:
-    """End of stream. ``expected`` when the client had sent Terminate."""
-
-    expected: bool
-
-
-#: What :meth:`ClientConnection.next_event` returns.
-Event = (
-    NeedData
-    | ScramProof
-    | StartupComplete
-    | Response
-    | FatalError
-    | ConnectionClosed
-    | b.NotificationResponse
-    | b.NoticeResponse
-    | b.ParameterStatus
-)
-
 _ASYNC_TYPES: Final = frozenset((b"A", b"N", b"S"))
 _ASYNC_CLASSES: Final = (b.NotificationResponse, b.NoticeResponse, b.ParameterStatus)
 _COPY_WORD: Final = re.compile(r"copy", re.IGNORECASE)
@@ -243,7 +117,6 @@ _COPY_WORD: Final = re.compile(r"copy", re.IGNORECASE)
 #: Execute answers with one of these unless it fails).
 _EXECUTE_ENDS: Final = frozenset((b.PortalSuspended, b.CommandComplete, b.EmptyQueryResponse))
 _LENGTH: Final = struct.Struct("!i")
-_DATA_ROW: Final = ord("D")
 _COPY_DATA: Final = ord("d")
 #: Ends an open request abandoned before its last part: Describe of a portal that cannot
 #: exist fails, so the server rolls back the unfinished implicit transaction instead of
@@ -282,6 +155,8 @@ class ClientConnection:
         self._written = 0  # requests written and not done
         self._cancel_offer: Request | None = None
         self._stash: b.BackendMessage | None = None
+        # CommandComplete by raw body: the same few tags come back again and again.
+        self._tags: dict[bytes, b.CommandComplete] = {}
         self._terminated = False
         self.parameters: dict[str, str] = {}
         self.transaction_status = b.TransactionStatus.IDLE
@@ -621,8 +496,19 @@ class ClientConnection:
     def _next_ready_event(self) -> Event:
         framer = self._framer
         fifo = self._fifo
+        if self._stash is None and not framer.buffered and not framer.eof:
+            return NEED_DATA  # the reader's usual question after each response
         batch: list[b.BackendMessage] | None = None
         head: Request | None = None
+        if self._stash is None and framer.next_type() == 65:  # NotificationResponse
+            fields: list[tuple[int, str, str]] = []
+            self.take_notifications(fields, 1)
+            if fields:
+                return b.NotificationResponse(*fields[0])
+        if self._stash is None and fifo and fifo[0].written:
+            # The head owns whatever comes next that is not asynchronous.
+            head = fifo[0]
+            batch = []
         while True:
             if self._stash is not None:
                 msg: b.BackendMessage = self._stash
@@ -633,10 +519,9 @@ class ClientConnection:
             else:
                 if head is not None:
                     assert batch is not None
-                    code = framer.next_type()
-                    if code == _DATA_ROW and not head.abandoned:
-                        framer.take_data_rows(batch)  # type: ignore[arg-type]
-                    elif code == _COPY_DATA:
+                    if self._scan(head, batch):
+                        return Response(head, batch, True)
+                    if framer.next_type() == _COPY_DATA:
                         # A COPY stream: consecutive CopyData come out as one message.
                         bodies: list[bytes] = []
                         framer.take_bodies(_COPY_DATA, bodies)
@@ -683,6 +568,27 @@ class ClientConnection:
                 return Response(head, batch, True)
             if not head.abandoned:
                 batch.append(msg)
+
+    def take_notifications(self, out: list[tuple[int, str, str]], limit: int) -> None:
+        """Append up to ``limit`` NotificationResponse messages that come next, in order.
+
+        For a listener's burst: after :meth:`next_event` returned a notification, those
+        right behind it are taken in one call, read in place, each as its
+        ``(process_id, channel, payload)`` fields (no message object: thousands may come
+        in one read). Stops at any other message, and at a malformed or incomplete one
+        (which :meth:`next_event` then handles).
+        """
+        if self._stash is None and self.phase is Phase.READY:
+            read_notifications(self._framer, out, limit)
+
+    def _scan(self, head: Request, batch: list[b.BackendMessage]) -> bool:
+        """Take the head's everyday messages in place; True when the request completed."""
+        status, done = scan_request(self._framer, head, batch, self._tags)
+        if status is not None:
+            self.transaction_status = status
+        if done:
+            self._complete(head)
+        return done
 
     # Steps: what a message does to the head request beyond being delivered. Each returns
     # whether the message ends the request. Dispatched by message class (self._steps).

@@ -151,6 +151,18 @@ class Framer:
             pos = stop
         self._pos = pos
 
+    def window(self) -> tuple[bytes, int]:
+        """The current chunk and the read position in it, for a scan of its own.
+
+        A caller that takes messages straight from the chunk (see
+        ``ClientConnection._scan``) reports how far it got with :meth:`skip_to`.
+        """
+        return self._buf, self._pos
+
+    def skip_to(self, pos: int) -> None:
+        """Move the read position to ``pos`` in the current chunk (a message boundary)."""
+        self._pos = pos
+
     def next_type(self) -> int | None:
         """The type byte of the next message if at least its first byte is buffered."""
         if self._pos < len(self._buf):

@@ -126,7 +126,6 @@ class Pipeline:
         self._checked: set[str] = set()  # SQL that passed _check_sql
         self._new: list[StatementInfo] = []  # for the statement cache, once all is sent
         self._lock = trio.Lock()
-        self._flush_queued = self._flush
 
     def __repr__(self) -> str:
         return f"<trio_pg.Pipeline {self._state} tickets={len(self._tickets)}>"
@@ -180,7 +179,10 @@ class Pipeline:
             self._send_if_ready()
 
     def _queue(self, sql: str, args: Any, kind: int, column: int | str = 0) -> Ticket[Any]:
-        self._check_open()
+        conn = self._conn
+        # _check_open, inlined: this runs once per statement of batches of thousands.
+        if self._state is not _OPEN or conn._close_reason is not None or conn._closing:
+            self._check_open()
         if sql.__class__ is not str or sql not in self._checked:
             _check_sql(sql)
             self._checked.add(sql)
@@ -189,8 +191,7 @@ class Pipeline:
                 _check_arg_count(batch)
         else:
             _check_arg_count(args)
-        conn = self._conn
-        ticket: Ticket[Any] = Ticket(sql, kind, column, self._flush_queued, conn._shutdown)
+        ticket: Ticket[Any] = Ticket(self, sql, kind, column)
         info = self._described.get(sql)
         if info is None or info.closed:
             # Queued before and still undescribed: no need to look in the cache again.
@@ -288,16 +289,24 @@ class Pipeline:
                 known.add(sql)
         return list(found)
 
-    def _prepare(self, ticket: Ticket[Any], errors: dict[str, Error]) -> None:
-        """Encode a ticket queued before its statement was described (or poison it)."""
+    def _prepare(
+        self, ticket: Ticket[Any], errors: dict[str, Error], info: StatementInfo | None = None
+    ) -> None:
+        """Encode a ticket queued before its statement was described (or poison it).
+
+        ``info``, when given, is the statement's current description (saves a lookup).
+        """
         if ticket._data is not None:
             return
         error = errors.get(ticket._sql)
         if error is None:
-            info = self._lookup(ticket._sql)
+            if info is None:
+                info = self._lookup(ticket._sql)
             assert info is not None
             try:
-                ticket._data = _encode(info, ticket._kind, ticket._args)
+                kind, args = ticket._kind, ticket._args
+                data = info.execute_message(args) if kind != MANY else _encode(info, kind, args)
+                ticket._data = data
                 ticket._info = info
             except InterfaceError as exc:
                 error = exc
@@ -321,16 +330,25 @@ class Pipeline:
         self._waiting.clear()
         group: list[Ticket[Any]] = []
         parts: list[bytes] = []
+        # The last statement looked up: a batch usually repeats one statement many times.
+        last_sql: str | None = None
+        last_info: StatementInfo | None = None
         for ticket in items:
             if ticket is None:
                 if group:
                     self._submit(group, parts, more=False)
                 group, parts = [], []
                 continue
-            self._prepare(ticket, errors)
-            assert ticket._data is not None
+            data = ticket._data
+            if data is None:
+                sql = ticket._sql
+                if sql != last_sql and sql not in errors:
+                    last_sql, last_info = sql, self._lookup(sql)
+                self._prepare(ticket, errors, last_info if sql == last_sql else None)
+                data = ticket._data
+                assert data is not None
             group.append(ticket)
-            parts.append(ticket._data)
+            parts.append(data)
         if group:
             self._submit(group, parts, more=True)
 

@@ -211,6 +211,23 @@ class StatementInfo:
             assert isinstance(data, bytes)
             raise self._explain_failure(data, exc) from exc
 
+    def decode_one(self, data: bytes) -> Record:
+        """Decode one DataRow body into a record (:meth:`decode_rows` for a single row).
+
+        Raises:
+            ProtocolError: The row's layout does not match the statement's columns.
+            InterfaceError: A value could not be decoded (the message names the column).
+        """
+        decode_row = self._row_decoder
+        if decode_row is None:
+            decode_row = self._row_decoder = compile_row_decoder(self._decoders)
+        try:
+            values = decode_row(data)
+        except Exception as exc:
+            raise self._explain_failure(data, exc) from exc
+        row: Record = tuple.__new__(self.record_class, values)
+        return row
+
     def _explain_failure(self, data: bytes, exc: Exception) -> Exception:
         """Decode a failed row again, column by column, to say what was wrong with it."""
         if isinstance(exc, ProtocolError):

@@ -51,6 +51,7 @@ from trio_pg.protocol.backend import (
 )
 
 if TYPE_CHECKING:
+    from trio_pg.pipeline import Pipeline
     from trio_pg.record import Record
     from trio_pg.statement import StatementInfo
 
@@ -73,6 +74,9 @@ MANY: Final = 4
 
 #: Awaits of resolved tickets between two scheduling points (see _Pacer).
 _SCHEDULE_EVERY: Final = 64
+_checkpoint_if_cancelled: Final = trio.lowlevel.checkpoint_if_cancelled
+_checkpoint: Final = trio.lowlevel.checkpoint
+_tuple_item: Final = tuple.__getitem__
 #: Tags after which the server has dropped every prepared statement.
 _CLEARING_TAGS: Final = frozenset({"DISCARD ALL", "DEALLOCATE ALL"})
 _IGNORED: Final = frozenset({BindComplete, CopyOutResponse, CopyData, CopyDone})
@@ -133,34 +137,27 @@ class Ticket(Generic[T]):
         "_done",
         "_error",
         "_event",
-        "_flush",
         "_info",
         "_kind",
         "_local",
         "_observed",
+        "_owner",
         "_raw",
         "_remaining",
         "_root",
         "_rows",
         "_sent",
-        "_shutdown",
         "_sql",
         "_tag",
     )
 
-    def __init__(
-        self,
-        sql: str,
-        kind: int,
-        column: int | str,
-        flush: Callable[[], Any],
-        shutdown: Callable[[Error], None],
-    ) -> None:
+    def __init__(self, owner: Pipeline, sql: str, kind: int, column: int | str) -> None:
+        # One reference to the pipeline rather than bound methods: a pipeline queues
+        # thousands of tickets, and each bound method would be one more object apiece.
+        self._owner = owner
         self._sql = sql
         self._kind = kind
         self._column = column
-        self._flush = flush
-        self._shutdown = shutdown
         self._args: Any = None
         self._info: StatementInfo | None = None
         self._data: bytes | None = None
@@ -191,55 +188,72 @@ class Ticket(Generic[T]):
         return f"<trio_pg.Ticket {self._sql!r} {state}>"
 
     def __await__(self) -> Generator[Any, None, T]:
-        return self._result().__await__()
-
-    async def _result(self) -> T:
+        # A generator rather than a coroutine's __await__: awaiting a resolved ticket,
+        # the common case in a loop over thousands, then creates no coroutine of its own.
         if not self._done:
-            if not self._sent:
-                await self._flush()
-            if not self._done:
-                if self._event is None:
-                    self._event = trio.Event()
-                await self._event.wait()
+            yield from self._wait().__await__()
         elif _Pacer.skipped < _SCHEDULE_EVERY:
             _Pacer.skipped += 1
-            await trio.lowlevel.checkpoint_if_cancelled()
+            yield from _checkpoint_if_cancelled().__await__()
         else:
             _Pacer.skipped = 0
-            await trio.lowlevel.checkpoint()
+            yield from _checkpoint().__await__()
         self._observed = True
         if self._error is not None:
             raise fresh_error(self._error)
-        return self._value()  # type: ignore[return-value]
+        return self._value()  # type: ignore[no-any-return]
 
-    def _value(self) -> object:
+    async def _wait(self) -> None:
+        if not self._sent:
+            await self._owner._flush()
+        if not self._done:
+            if self._event is None:
+                self._event = trio.Event()
+            await self._event.wait()
+
+    def _value(self) -> Any:
         kind = self._kind
+        if kind == FETCHVAL:
+            raw = self._raw
+            if not raw:
+                return None
+            column = self._column
+            row = self._decode_one(raw[0])
+            if column.__class__ is int:
+                return _tuple_item(row, column)  # what Record does for an int, less a call
+            return row[column]
         if kind == EXECUTE:
             return self._tag
         if kind == MANY:
             return None
-        if kind == FETCH:
-            rows = self._rows
-            if rows is None:
-                rows = self._rows = self._decode(self._raw)
-            return rows
-        raw = self._raw
-        if not raw:
-            return None
-        row = self._decode(raw[:1])[0]
-        return row if kind == FETCHROW else row[self._column]
+        if kind == FETCHROW:
+            raw = self._raw
+            return self._decode_one(raw[0]) if raw else None
+        rows = self._rows
+        if rows is None:
+            rows = []
+            info = self._info
+            assert info is not None
+            try:
+                info.decode_rows(self._raw, rows, [])
+            except ProtocolError as exc:
+                self._out_of_step(exc)
+                raise
+            self._rows = rows
+        return rows
 
-    def _decode(self, raw: list[bytes]) -> list[Record]:
+    def _decode_one(self, data: bytes) -> Record:
         info = self._info
         assert info is not None
-        rows: list[Record] = []
         try:
-            info.decode_rows(raw, rows, [])
+            return info.decode_one(data)
         except ProtocolError as exc:
-            # The server's rows do not fit its own description: out of step.
-            self._shutdown(exc)
+            self._out_of_step(exc)
             raise
-        return rows
+
+    def _out_of_step(self, exc: ProtocolError) -> None:
+        # The server's rows do not fit its own description: the session is out of step.
+        self._owner._conn._shutdown(exc)
 
     # -- resolution (called by the segment, or the pipeline for tickets not sent) ---------
 

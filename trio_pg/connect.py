@@ -42,6 +42,7 @@ from trio_pg.errors import (
     PostgresError,
     TLSError,
 )
+from trio_pg.nursery import open_owned_nursery
 from trio_pg.protocol import (
     AUTH_METHODS,
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -151,22 +152,12 @@ async def open_connection(dsn: str | None = None, **params: object) -> AsyncIter
     what its body raised: background failures reach callers as ConnectionLostError or
     ProtocolError on their requests, never as an exception group.
     """
-    error: BaseException | None = None
-    async with trio.open_nursery() as nursery:
+    async with open_owned_nursery() as nursery:
+        conn = await connect(nursery, dsn, **params)  # type: ignore[arg-type]
         try:
-            conn = await connect(nursery, dsn, **params)  # type: ignore[arg-type]
-        except BaseException as exc:  # noqa: BLE001 - re-raised below, outside the nursery
-            # Raised outside the nursery, so it is never wrapped in an exception group.
-            error = exc
-        else:
-            try:
-                yield conn
-            except BaseException as exc:  # noqa: BLE001 - re-raised below, outside the nursery
-                error = exc
-            finally:
-                await conn.aclose()
-    if error is not None:
-        raise error
+            yield conn
+        finally:
+            await conn.aclose()
 
 
 # -- host selection ---------------------------------------------------------------------

@@ -36,6 +36,7 @@ import trio
 from trio_pg.channels import DEFAULT_MAX_BUFFER, Notification, Subscription, block_policy
 from trio_pg.connect import open_connection
 from trio_pg.errors import ConnectionLostError, Error, InterfaceError
+from trio_pg.nursery import open_owned_nursery
 from trio_pg.subscriptions import channel_names
 
 __all__ = ["ListenerReconnected", "open_listener"]
@@ -206,19 +207,11 @@ async def open_listener(
         )
     out: Subscription[Notification | ListenerReconnected] = Subscription(max_buffer, True)
     listener = _Listener(dsn, names, dict(params), out, delays)
-    error: BaseException | None = None
-    async with trio.open_nursery() as nursery:
+    async with open_owned_nursery() as nursery:
+        await nursery.start(listener.run)
         try:
-            await nursery.start(listener.run)
-        except BaseException as exc:  # noqa: BLE001 - re-raised below, outside the nursery
-            error = exc
-        else:
-            try:
-                yield out
-            except BaseException as exc:  # noqa: BLE001 - re-raised below, outside the nursery
-                error = exc
+            yield out
+        finally:
             out.close()
             if not listener.stop():
                 nursery.cancel_scope.cancel()
-    if error is not None:
-        raise error

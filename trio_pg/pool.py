@@ -25,6 +25,7 @@ import trio
 from trio_pg.connect import connect
 from trio_pg.connection import Connection
 from trio_pg.errors import InterfaceError
+from trio_pg.nursery import open_owned_nursery
 from trio_pg.pool_lending import ConnectionHook, Lender, Member
 from trio_pg.pool_sharing import may_share
 from trio_pg.pool_stats import PoolStatistics
@@ -243,8 +244,7 @@ async def _open_pool(
     reset: ConnectionHook | None,
 ) -> AsyncIterator[Pool]:
     """:func:`open_pool` for any way of opening connections (settings already checked)."""
-    error: BaseException | None = None
-    async with trio.open_nursery() as nursery:
+    async with open_owned_nursery() as nursery:
         lender = Lender(
             nursery=nursery,
             opener=opener,
@@ -258,13 +258,8 @@ async def _open_pool(
         try:
             await lender.start(first=min_size > 0)
             yield Pool(lender)
-        except BaseException as exc:  # noqa: BLE001 - re-raised below, outside the nursery
-            # Raised outside the nursery, so it is never wrapped in an exception group.
-            error = exc
         finally:
             await lender.close()
-    if error is not None:
-        raise error
 
 
 async def _open_member(

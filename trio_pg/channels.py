@@ -144,6 +144,18 @@ def _fresh(reason: BaseException) -> BaseException:
     return error
 
 
+async def _park(parked: _Parked) -> None:
+    """Wait, registered in ``parked`` (arrival order), until someone reschedules us."""
+    task = trio.lowlevel.current_task()
+    parked[task] = None
+
+    def abort(_: object) -> trio.lowlevel.Abort:
+        parked.pop(task, None)
+        return _ABORT_OK
+
+    await trio.lowlevel.wait_task_rescheduled(abort)
+
+
 class Subscription(trio.abc.ReceiveChannel[T]):
     """A receive channel of values the connection delivers (see the module docstring).
 
@@ -221,17 +233,7 @@ class Subscription(trio.abc.ReceiveChannel[T]):
                 if not waited:
                     await trio.lowlevel.cancel_shielded_checkpoint()
                 return self.receive_nowait()
-            task = trio.lowlevel.current_task()
-            receivers = self._receivers
-            receivers[task] = None
-
-            def abort(
-                _: object, task: trio.lowlevel.Task = task, receivers: _Parked = receivers
-            ) -> trio.lowlevel.Abort:
-                receivers.pop(task, None)
-                return _ABORT_OK
-
-            await trio.lowlevel.wait_task_rescheduled(abort)
+            await _park(self._receivers)
             waited = True
 
     def receive_nowait(self) -> T:
@@ -327,17 +329,7 @@ class Subscription(trio.abc.ReceiveChannel[T]):
                 if self._receivers:
                     self._wake_one()
                 break
-            task = trio.lowlevel.current_task()
-            putters = self._putters
-            putters[task] = None
-
-            def abort(
-                _: object, task: trio.lowlevel.Task = task, putters: _Parked = putters
-            ) -> trio.lowlevel.Abort:
-                putters.pop(task, None)
-                return _ABORT_OK
-
-            await trio.lowlevel.wait_task_rescheduled(abort)
+            await _park(self._putters)
             waited = True
         if not waited:
             await trio.lowlevel.cancel_shielded_checkpoint()

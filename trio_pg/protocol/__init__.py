@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from trio_pg.protocol import backend, frontend
 from trio_pg.protocol.backend import TransactionStatus, parse_message, split_data_row
-from trio_pg.protocol.client import (
+from trio_pg.protocol.client import ClientConnection, may_copy_in, parse_server_version
+from trio_pg.protocol.framing import DEFAULT_MAX_MESSAGE_SIZE, Framer
+from trio_pg.protocol.requests import (
     NEED_DATA,
     Boundary,
-    ClientConnection,
     ConnectionClosed,
     CopyInState,
     Event,
@@ -22,10 +23,7 @@ from trio_pg.protocol.client import (
     Phase,
     Request,
     Response,
-    may_copy_in,
-    parse_server_version,
 )
-from trio_pg.protocol.framing import DEFAULT_MAX_MESSAGE_SIZE, Framer
 from trio_pg.protocol.startup import (
     AUTH_METHODS,
     DEFAULT_MAX_SCRAM_ITERATIONS,

@@ -87,28 +87,13 @@ from trio_pg.protocol.requests import (
     CopyInState,
     Event,
     FatalError,
-    NeedData,
     Phase,
     Request,
     Response,
 )
 from trio_pg.protocol.startup import ScramProof, StartupComplete, StartupMachine, StartupOptions
 
-__all__ = [
-    "NEED_DATA",
-    "Boundary",
-    "ClientConnection",
-    "ConnectionClosed",
-    "CopyInState",
-    "Event",
-    "FatalError",
-    "NeedData",
-    "Phase",
-    "Request",
-    "Response",
-    "may_copy_in",
-    "parse_server_version",
-]
+__all__ = ["ClientConnection", "may_copy_in", "parse_server_version"]
 
 _ASYNC_TYPES: Final = frozenset((b"A", b"N", b"S"))
 _ASYNC_CLASSES: Final = (b.NotificationResponse, b.NoticeResponse, b.ParameterStatus)

@@ -183,6 +183,11 @@ class StatementInfo:
 
     # -- decoding ------------------------------------------------------------------------
 
+    def _compile_row_decoder(self) -> RowDecoder:
+        # Compiled on first use: many described statements never return a row.
+        self._row_decoder = compile_row_decoder(self._decoders)
+        return self._row_decoder
+
     def decode_rows(
         self, messages: Iterable[object], out: list[Record], others: list[object]
     ) -> None:
@@ -194,9 +199,7 @@ class StatementInfo:
             ProtocolError: A row's layout does not match the statement's columns.
             InterfaceError: A value could not be decoded (the message names the column).
         """
-        decode_row = self._row_decoder
-        if decode_row is None:
-            decode_row = self._row_decoder = compile_row_decoder(self._decoders)
+        decode_row = self._row_decoder or self._compile_row_decoder()
         new = tuple.__new__
         cls = self.record_class
         append = out.append
@@ -218,9 +221,7 @@ class StatementInfo:
             ProtocolError: The row's layout does not match the statement's columns.
             InterfaceError: A value could not be decoded (the message names the column).
         """
-        decode_row = self._row_decoder
-        if decode_row is None:
-            decode_row = self._row_decoder = compile_row_decoder(self._decoders)
+        decode_row = self._row_decoder or self._compile_row_decoder()
         try:
             values = decode_row(data)
         except Exception as exc:

@@ -25,6 +25,7 @@ from typing import Any, Final
 
 from trio_pg.codecs import EncodeFn
 from trio_pg.codecs.scalars import INLINE_ENCODERS
+from trio_pg.codegen import compile_function
 
 __all__ = ["MAX_INLINE_PARAMETERS", "BindEncoder", "compile_bind_encoder"]
 
@@ -137,11 +138,6 @@ def compile_bind_encoder(
         body.extend(_param_code(i, encode, env))
     body.append(f"    fields = {' + '.join(f'p{i}' for i in range(n))}")
     body.append("    return b''.join((START, L(len(fields) + SIZE), HEAD, fields, END))")
-    # Everything the body uses is bound as a default argument: local lookups are the
-    # fastest a Python function has.
-    defaults = ", ".join(f"{name}={name}" for name in env)
-    source = "\n".join([f"def encode(args, *, {defaults}):", *body])
-    namespace: dict[str, Any] = {}
-    exec(compile(source, f"<bind encoder for {n} parameters>", "exec"), env, namespace)
-    encoder: BindEncoder = namespace["encode"]
+    filename = f"<bind encoder for {n} parameters>"
+    encoder: BindEncoder = compile_function("encode", "args", body, env, filename)
     return encoder

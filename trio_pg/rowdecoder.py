@@ -24,6 +24,7 @@ from typing import Any, Final
 from trio_pg.codecs import DecodeFn
 from trio_pg.codecs.scalars import FIXED_WIDTH_FORMATS
 from trio_pg.codecs.timecodecs import EPOCH_OFFSET_DECODERS
+from trio_pg.codegen import compile_function
 from trio_pg.errors import ProtocolError
 
 __all__ = ["RowDecoder", "compile_row_decoder"]
@@ -174,13 +175,7 @@ def _fast_decoder(decoders: Sequence[DecodeFn], slow: RowDecoder) -> RowDecoder:
 
 
 def _compile(body: list[str], env: dict[str, Any], filename: str) -> RowDecoder:
-    # Everything the body uses is bound as a default argument: local lookups are the
-    # fastest a Python function has.
-    defaults = ", ".join(f"{name}={name}" for name in env)
-    source = "\n".join([f"def decode_row(data, *, {defaults}):", *body])
-    namespace: dict[str, Any] = {}
-    exec(compile(source, filename, "exec"), env, namespace)
-    decoder: RowDecoder = namespace["decode_row"]
+    decoder: RowDecoder = compile_function("decode_row", "data", body, env, filename)
     return decoder
 
 

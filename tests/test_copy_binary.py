@@ -19,9 +19,9 @@ from trio_pg.copy_binary import (
     TableColumn,
     column_encoders,
     encode_records,
-    quote_ident,
 )
 from trio_pg.errors import InterfaceError
+from trio_pg.sql import quote_ident
 
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 REGISTRY = CodecRegistry.builtin()

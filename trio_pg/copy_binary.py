@@ -26,6 +26,7 @@ from trio_pg.codecs import CodecRegistry, EncodeFn, Format, oids
 from trio_pg.copy import CHUNK_SIZE, copy_in
 from trio_pg.cursor import hold_connection
 from trio_pg.errors import InterfaceError
+from trio_pg.sql import quote_ident
 
 if TYPE_CHECKING:
     from trio_pg.streaming import StreamHost
@@ -39,7 +40,6 @@ __all__ = [
     "encode_records",
     "encode_records_async",
     "field_encoder",
-    "quote_ident",
 ]
 
 #: Signature, flags (no OIDs) and an empty header extension.
@@ -80,17 +80,6 @@ FROM chain c JOIN pg_catalog.pg_type t ON t.oid = c.base_oid
 WHERE t.typtype <> 'd'
 ORDER BY c.attnum
 """
-
-
-def quote_ident(name: str) -> str:
-    """Quote an SQL identifier (sql-syntax-lexical.html#SQL-SYNTAX-IDENTIFIERS).
-
-    Raises:
-        InterfaceError: ``name`` is empty or holds a NUL character.
-    """
-    if not isinstance(name, str) or not name or "\x00" in name:
-        raise InterfaceError(f"invalid SQL identifier {name!r}")
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True, slots=True)

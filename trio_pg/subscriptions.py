@@ -57,11 +57,12 @@ from trio_pg.errors import (
 )
 from trio_pg.protocol import TransactionStatus
 from trio_pg.protocol.backend import NoticeResponse, ParameterStatus
+from trio_pg.sql import quote_ident
 
 if TYPE_CHECKING:
     from trio_pg.gate import Gate
 
-__all__ = ["BURST", "NotifyMixin", "Router", "SubscriptionsMixin", "channel_names", "quote_ident"]
+__all__ = ["BURST", "NotifyMixin", "Router", "SubscriptionsMixin", "channel_names"]
 
 logger = logging.getLogger("trio_pg")
 
@@ -86,15 +87,6 @@ _NOTICE_LEVELS: Final = {
     "INFO": logging.INFO,
     "LOG": logging.INFO,
 }
-
-
-def quote_ident(name: str) -> str:
-    """Quote ``name`` as an SQL identifier: ``orders`` → ``"orders"``, ``a"b`` → ``"a""b"``.
-
-    Quoting keeps the name exactly as given (no case folding), as ``pg_notify`` and
-    NotificationResponse do (sql-syntax-lexical.html#SQL-SYNTAX-IDENTIFIERS).
-    """
-    return '"' + name.replace('"', '""') + '"'
 
 
 def channel_names(channels: Iterable[str]) -> tuple[str, ...]:

@@ -13,9 +13,8 @@ from benchmarks.workload import (
     Timed,
     Workload,
     asyncpg_params,
-    on_asyncio,
-    on_uvloop,
     psycopg_dsn,
+    side_by_side,
 )
 
 W3_SETUP = """
@@ -133,12 +132,7 @@ WORKLOADS = [
         quick_size=2_000,
         expected=w1_expected,
         unit="queries",
-        drivers={
-            "trio_pg": trio_pg_w1,
-            "asyncpg-uvloop": on_uvloop(_asyncpg_w1),
-            "asyncpg-asyncio": on_asyncio(_asyncpg_w1),
-            "psycopg-async": on_asyncio(_psycopg_w1),
-        },
+        drivers=side_by_side(trio_pg_w1, _asyncpg_w1, _psycopg_w1),
     ),
     Workload(
         id="W3",
@@ -148,11 +142,6 @@ WORKLOADS = [
         expected=w3_expected,
         setup_sql=W3_SETUP,
         unit="rows",
-        drivers={
-            "trio_pg": trio_pg_w3,
-            "asyncpg-uvloop": on_uvloop(_asyncpg_w3),
-            "asyncpg-asyncio": on_asyncio(_asyncpg_w3),
-            "psycopg-async": on_asyncio(_psycopg_w3),
-        },
+        drivers=side_by_side(trio_pg_w3, _asyncpg_w3, _psycopg_w3),
     ),
 ]

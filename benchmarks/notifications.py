@@ -25,9 +25,8 @@ from benchmarks.workload import (
     Timed,
     Workload,
     asyncpg_params,
-    on_asyncio,
-    on_uvloop,
     psycopg_dsn,
+    side_by_side,
 )
 
 CHANNEL = "bench_w6"
@@ -137,11 +136,6 @@ WORKLOADS = [
         quick_size=2_000,
         expected=w6_expected,
         unit="notifs",
-        drivers={
-            "trio_pg": trio_pg_w6,
-            "asyncpg-uvloop": on_uvloop(_asyncpg_w6),
-            "asyncpg-asyncio": on_asyncio(_asyncpg_w6),
-            "psycopg-async": on_asyncio(_psycopg_w6),
-        },
+        drivers=side_by_side(trio_pg_w6, _asyncpg_w6, _psycopg_w6),
     ),
 ]

@@ -22,9 +22,8 @@ from benchmarks.workload import (
     Timed,
     Workload,
     asyncpg_params,
-    on_asyncio,
-    on_uvloop,
     psycopg_dsn,
+    side_by_side,
 )
 
 W2_SETUP = "DROP TABLE IF EXISTS bench_insert; CREATE TABLE bench_insert (a int4, b text);"
@@ -163,13 +162,12 @@ WORKLOADS = [
         expected=w2_expected,
         setup_sql=W2_SETUP,
         unit="rows",
-        drivers={
-            "trio_pg": trio_pg_w2_executemany,
-            "trio_pg-pipeline": trio_pg_w2_pipeline,
-            "asyncpg-uvloop": on_uvloop(_asyncpg_w2),
-            "asyncpg-asyncio": on_asyncio(_asyncpg_w2),
-            "psycopg-async": on_asyncio(_psycopg_w2),
-        },
+        drivers=side_by_side(
+            trio_pg_w2_executemany,
+            _asyncpg_w2,
+            _psycopg_w2,
+            variants={"trio_pg-pipeline": trio_pg_w2_pipeline},
+        ),
     ),
     Workload(
         id="W2b",
@@ -178,12 +176,7 @@ WORKLOADS = [
         quick_size=2_000,
         expected=w2b_expected,
         unit="queries",
-        drivers={
-            "trio_pg": trio_pg_w2b,
-            "asyncpg-uvloop": on_uvloop(_asyncpg_w2b),
-            "asyncpg-asyncio": on_asyncio(_asyncpg_w2b),
-            "psycopg-async": on_asyncio(_psycopg_w2b),
-        },
+        drivers=side_by_side(trio_pg_w2b, _asyncpg_w2b, _psycopg_w2b),
         notes=[
             "asyncpg: fetchmany() (pipelined, returns rows); psycopg: executemany"
             "(returning=True) in pipeline mode",

@@ -20,9 +20,8 @@ from benchmarks.workload import (
     Timed,
     Workload,
     asyncpg_params,
-    on_asyncio,
-    on_uvloop,
     psycopg_dsn,
+    side_by_side,
 )
 from trio_pg.pool import open_pool
 
@@ -180,13 +179,13 @@ WORKLOADS = [
         quick_size=2_000,
         expected=w7_expected,
         unit="queries",
-        drivers={
-            "trio_pg": trio_pg_w7,
-            "trio_pg-acquire": trio_pg_w7_acquire,
-            "asyncpg-uvloop": on_uvloop(_asyncpg_w7),
-            "asyncpg-asyncio": on_asyncio(_asyncpg_w7),
-            "psycopg-pool": on_asyncio(_psycopg_w7),
-        },
+        drivers=side_by_side(
+            trio_pg_w7,
+            _asyncpg_w7,
+            _psycopg_w7,
+            variants={"trio_pg-acquire": trio_pg_w7_acquire},
+            psycopg_name="psycopg-pool",
+        ),
         notes=[
             "trio_pg: pool.fetchval (shares busy connections when the pool is saturated);"
             " trio_pg-acquire: an acquire() block per query (never shared)",

@@ -22,9 +22,8 @@ from benchmarks.workload import (
     Timed,
     Workload,
     asyncpg_params,
-    on_asyncio,
-    on_uvloop,
     psycopg_dsn,
+    side_by_side,
 )
 
 W4_SETUP = """
@@ -167,12 +166,7 @@ WORKLOADS = [
         expected=w4_expected,
         setup_sql=W4_SETUP,
         unit="rows",
-        drivers={
-            "trio_pg": trio_pg_w4,
-            "asyncpg-uvloop": on_uvloop(_asyncpg_w4),
-            "asyncpg-asyncio": on_asyncio(_asyncpg_w4),
-            "psycopg-async": on_asyncio(_psycopg_w4),
-        },
+        drivers=side_by_side(trio_pg_w4, _asyncpg_w4, _psycopg_w4),
         notes=["binary COPY for every driver; records built before the clock starts"],
     ),
     Workload(
@@ -183,11 +177,6 @@ WORKLOADS = [
         expected=w5_expected,
         setup_sql=W5_SETUP,
         unit="rows",
-        drivers={
-            "trio_pg": trio_pg_w5,
-            "asyncpg-uvloop": on_uvloop(_asyncpg_w5),
-            "asyncpg-asyncio": on_asyncio(_asyncpg_w5),
-            "psycopg-async": on_asyncio(_psycopg_w5),
-        },
+        drivers=side_by_side(trio_pg_w5, _asyncpg_w5, _psycopg_w5),
     ),
 ]

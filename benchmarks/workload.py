@@ -56,6 +56,25 @@ def on_asyncio(fn: Callable[[Params, int], Awaitable[Timed]]) -> Driver:
     return run
 
 
+def side_by_side(
+    trio_pg: Driver,
+    asyncpg: Callable[[Params, int], Awaitable[Timed]],
+    psycopg: Callable[[Params, int], Awaitable[Timed]],
+    *,
+    variants: dict[str, Driver] | None = None,
+    psycopg_name: str = "psycopg-async",
+) -> dict[str, Driver]:
+    """The drivers of one workload, in table order: trio_pg (and its ``variants``),
+    asyncpg on uvloop and on asyncio, then psycopg (on asyncio)."""
+    return {
+        "trio_pg": trio_pg,
+        **(variants or {}),
+        "asyncpg-uvloop": on_uvloop(asyncpg),
+        "asyncpg-asyncio": on_asyncio(asyncpg),
+        psycopg_name: on_asyncio(psycopg),
+    }
+
+
 def asyncpg_params(p: Params) -> Params:
     """asyncpg's connect() keywords for the server's parameters."""
     return {"host": p["host"], "port": int(p["port"]), "user": p["user"], "database": p["dbname"]}

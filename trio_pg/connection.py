@@ -36,7 +36,6 @@ both tasks return normally. Only bugs escape a background task.
 from __future__ import annotations
 
 import logging
-import os
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -69,7 +68,9 @@ from trio_pg.protocol import (
 )
 from trio_pg.protocol import frontend as f
 from trio_pg.protocol.backend import NoticeResponse, NotificationResponse, ParameterStatus
+from trio_pg.protocol.notification import Notification
 from trio_pg.queries import QueryMixin
+from trio_pg.rawsocket import raw_socket_of
 from trio_pg.statement import StatementCache, StatementInfo
 from trio_pg.streaming import StreamingMixin
 from trio_pg.subscriptions import BURST, Router, SubscriptionsMixin
@@ -170,14 +171,10 @@ class Connection(
         # Open transaction() blocks, outermost first (trio_pg.transaction).
         self._transactions: list[Transaction] = []
         self._writer_signal = WakeSignal()
-        # Direct writes (see _write_now): the socket's descriptor when the stream is a
-        # plain socket on a POSIX system, else -1; the writer's state; bytes a direct
+        # Plain sockets are read and written on their descriptor (trio_pg.rawsocket).
+        # Direct writes (see _write_now) need the writer's state, and the bytes a direct
         # write left over, which the writer sends before anything else.
-        self._fd = (
-            stream.socket.fileno()
-            if isinstance(stream, trio.SocketStream) and os.name == "posix"
-            else -1
-        )
+        self._raw = raw_socket_of(stream, _RECEIVE_SIZE)
         self._writer_idle = False
         self._carry = b""
         # Streaming (trio_pg.streaming): the request whose consumer the reader waits for
@@ -285,7 +282,8 @@ class Connection(
 
     async def _reader(self) -> None:
         core = self._core
-        stream = self._stream
+        raw = self._raw
+        receive = raw.receive if raw is not None else self._receive_stream
         on_response = self._on_response
         router = self._router
         try:
@@ -298,7 +296,7 @@ class Connection(
                     if self._throttled is not None:
                         await self._throttled.wait_consumed()
                 elif event is NEED_DATA:
-                    data = await stream.receive_some(_RECEIVE_SIZE)
+                    data = await receive()
                     if data:
                         self._receives += 1
                         self._bytes_received += len(data)
@@ -306,7 +304,7 @@ class Connection(
                 elif cls is NotificationResponse:
                     # A listener's burst: those right behind it are taken in one go.
                     first: NotificationResponse = event  # type: ignore[assignment]
-                    burst = [(first.process_id, first.channel, first.payload)]
+                    burst = [Notification(first.channel, first.payload, first.process_id)]
                     core.take_notifications(burst, BURST - 1)
                     index = 0
                     while (index := router.notifications(burst, index)) >= 0:
@@ -334,6 +332,9 @@ class Connection(
                 self._shutdown(exc)
         except TRANSPORT_ERRORS as exc:
             self._shutdown(self._lost("the connection to the server broke", exc))
+
+    async def _receive_stream(self) -> bytes | bytearray:
+        return await self._stream.receive_some(_RECEIVE_SIZE)
 
     async def _writer(self) -> None:
         core = self._core
@@ -456,7 +457,8 @@ class Connection(
         does not take at once is left to the writer. Returns False when nothing was
         written this way (the caller then wakes the writer).
         """
-        if self._fd < 0 or not self._writer_idle or self._carry or self._closing:
+        raw = self._raw
+        if raw is None or not self._writer_idle or self._carry or self._closing:
             return False
         data = self._core.data_to_send()
         if not data:
@@ -464,10 +466,7 @@ class Connection(
         self._writes += 1
         self._bytes_sent += len(data)
         self._output_room.set()
-        try:
-            sent = os.write(self._fd, data)
-        except OSError:
-            sent = 0  # would block, or broken: the writer retries and reports
+        sent = raw.write_nowait(data)  # 0 if it would block or broke: the writer reports
         if sent < len(data):
             self._carry = data[sent:]
             self._writer_signal.set()
@@ -698,7 +697,6 @@ class Connection(
     @property
     def _statement_cache(self) -> StatementCache:
         return self._cache
-
 
     # -- used by the pool ---------------------------------------------------------------------
 

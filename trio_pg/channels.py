@@ -28,6 +28,7 @@ from trio_pg.errors import (
     NotificationOverflowError,
     ProtocolError,
 )
+from trio_pg.protocol.notification import Notification
 
 __all__ = [
     "DEFAULT_MAX_BUFFER",
@@ -50,21 +51,6 @@ _STREAK: Final = 64
 _ABORT_OK: Final = trio.lowlevel.Abort.SUCCEEDED
 #: Tasks parked on a subscription, in arrival order (a dict: an abort removes one in O(1)).
 _Parked: TypeAlias = dict[trio.lowlevel.Task, None]
-
-
-@dataclass(frozen=True, slots=True)
-class Notification:
-    """A NOTIFY delivered to a ``listen()`` subscription (sql-notify.html).
-
-    Attributes:
-        channel: The channel it was sent on.
-        payload: Its payload (``""`` when none was given).
-        pid: The server process ID of the session that sent it.
-    """
-
-    channel: str
-    payload: str
-    pid: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +297,25 @@ class Subscription(trio.abc.ReceiveChannel[T]):
             self._dropped = 1
             self._open = False  # the subscriber drains what it holds, then sees the gap
         return False
+
+    def _offer_run(self, values: list[T], start: int, stop: int) -> int:
+        """Deliver ``values[start:stop]`` without waiting, as :meth:`_offer` one by one.
+
+        Returns the index of the first value a full "block" subscription refused
+        (``stop`` when it took them all): those wait for room.
+        """
+        buffer = self._buffer
+        if self._open:
+            take = min(self._max_buffer - len(buffer), stop - start)
+            if take > 0:
+                buffer.extend(values[start : start + take])
+                start += take
+                if self._receivers:
+                    self._wake_one()
+        for index in range(start, stop):
+            if self._offer(values[index]):
+                return index
+        return stop
 
     def _wake_one(self) -> None:
         receivers = self._receivers

@@ -74,12 +74,6 @@ _BURST: Final = BURST
 #: NAMEDATALEN - 1: longer identifiers are truncated by the server (sql-syntax-lexical.html),
 #: and notifications would then arrive under a name no subscription holds.
 _MAX_IDENTIFIER_BYTES: Final = 63
-# A frozen dataclass's __init__ sets each field through object.__setattr__; creating the
-# object and setting its slots directly takes half the time (see Router.notifications).
-_new_notification: Final = object.__new__
-_set_channel: Final = vars(Notification)["channel"].__set__
-_set_payload: Final = vars(Notification)["payload"].__set__
-_set_pid: Final = vars(Notification)["pid"].__set__
 #: Notice severities (the never-translated ``V`` field) and the log level for each.
 _NOTICE_LEVELS: Final = {
     "WARNING": logging.WARNING,
@@ -146,37 +140,43 @@ class Router:
 
     # -- called by the reader ------------------------------------------------------------
 
-    def notifications(self, messages: list[tuple[int, str, str]], start: int) -> int:
-        """NOTIFYs arrived, as ``(process_id, channel, payload)``: deliver ``messages[start:]``.
+    def notifications(self, messages: list[Notification], start: int) -> int:
+        """NOTIFYs arrived: deliver ``messages[start:]`` to the channels' subscribers.
 
         Stops after a message that makes the reader wait (a "block" subscriber is full,
         or a burst was delivered) and returns the index to go on from once
         :meth:`catch_up` has been awaited; -1 when all were delivered and no wait is needed.
         """
-        # _fan_out inlined, and each Notification built by setting its slots: this runs
-        # for every one of the thousands a single network read may hold.
+        # A burst is mostly one channel: each run of notifications on the same channel
+        # (read_notifications gives them one shared str) goes to its subscribers at once.
         by_channel = self._by_channel
         held = self._held
         delivered = self._delivered
-        for index in range(start, len(messages)):
-            pid, channel, payload = messages[index]
+        count = len(messages)
+        index = start
+        while index < count:
+            channel = messages[index][0]
+            limit = min(count, index + max(1, _BURST - delivered))
+            stop = index + 1
+            while stop < limit and messages[stop][0] is channel:
+                stop += 1
             subs = by_channel.get(channel)
             if not subs:
-                logger.debug("notification on %r with no subscriber dropped", channel)
+                logger.debug("notifications on %r with no subscriber dropped", channel)
+                index = stop
                 continue
-            notification = _new_notification(Notification)
-            _set_channel(notification, channel)
-            _set_payload(notification, payload)
-            _set_pid(notification, pid)
             wait = False
             for sub in subs:
-                if sub._offer(notification):
-                    held.append((sub, notification))
+                refused = sub._offer_run(messages, index, stop)
+                if refused < stop:
+                    # A full "block" subscriber: the reader puts the rest when it can.
+                    held.extend([(sub, value) for value in messages[refused:stop]])
                     wait = True
-            delivered += len(subs)
+            delivered += (stop - index) * len(subs)
+            index = stop
             if wait or delivered >= _BURST:
                 self._delivered = delivered
-                return index + 1
+                return index
         self._delivered = delivered
         return -1
 

@@ -7,6 +7,8 @@ malformed must still be refused exactly as the general parser refuses it.
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 
 from tests.protocol.wire_script import (
@@ -22,6 +24,7 @@ from trio_pg.errors import ProtocolError
 from trio_pg.protocol import NEED_DATA, ClientConnection, Response, TransactionStatus
 from trio_pg.protocol import backend as b
 from trio_pg.protocol import frontend as f
+from trio_pg.protocol.notification import Notification
 
 EXTENDED = f.bind("", "", []) + f.execute() + f.sync()
 ANSWER = (
@@ -91,19 +94,49 @@ def test_notifications_in_a_burst_are_taken_in_order_up_to_the_limit() -> None:
     conn.receive_data(burst + notice("later"))
     first = conn.next_event()
     assert first == b.NotificationResponse(7, "jobs", "0")
-    taken: list[tuple[int, str, str]] = []
+    taken: list[Notification] = []
     conn.take_notifications(taken, 3)
-    assert taken == [(7, "jobs", "1"), (7, "jobs", "2"), (7, "jobs", "3")]
+    assert taken == [
+        Notification("jobs", "1", 7),
+        Notification("jobs", "2", 7),
+        Notification("jobs", "3", 7),
+    ]
     conn.take_notifications(taken, 10)
-    assert taken[3:] == [(7, "jobs", "4")]  # stops at the notice
+    assert taken[3:] == [Notification("jobs", "4", 7)]  # stops at the notice
     assert isinstance(conn.next_event(), b.NoticeResponse)
+
+
+def test_notification_channel_names_are_read_afresh_whenever_they_change() -> None:
+    # The reader reuses the previous channel's str when the bytes match: a prefix, a
+    # longer name, a switch back and forth, and a name filling the whole message.
+    conn = ready_connection()
+    sent = [("jobs", "0"), ("jobs", "1"), ("job", "2"), ("jobs", "3"), ("jobsx", "")]
+    sent += [("é", "4"), ("jobs", "")]
+    conn.receive_data(b"".join(notification(9, c, p) for c, p in sent) + notice("end"))
+    taken: list[Notification] = []
+    conn.take_notifications(taken, 100)
+    assert taken == [Notification(c, p, 9) for c, p in sent]
+    assert taken[1].channel is taken[0].channel  # one str for a run of one channel
+    assert isinstance(conn.next_event(), b.NoticeResponse)
+
+
+def test_notification_whose_name_matches_but_has_no_payload_field_is_refused() -> None:
+    # Same channel as before, but the message ends right after the name: malformed.
+    conn = ready_connection()
+    bad = message(b"A", struct.pack("!I", 3) + b"jobs\x00")
+    conn.receive_data(notification(3, "jobs", "ok") + bad)
+    taken: list[Notification] = []
+    conn.take_notifications(taken, 5)
+    assert taken == [Notification("jobs", "ok", 3)]
+    with pytest.raises(ProtocolError):
+        conn.next_event()
 
 
 def test_notification_split_across_reads_is_taken_once_complete() -> None:
     conn = ready_connection()
     data = notification(1, "c", "payload é")
     conn.receive_data(data[:7])
-    taken: list[tuple[int, str, str]] = []
+    taken: list[Notification] = []
     conn.take_notifications(taken, 5)
     assert taken == []
     assert conn.next_event() is NEED_DATA
@@ -114,7 +147,7 @@ def test_notification_split_across_reads_is_taken_once_complete() -> None:
 def test_malformed_notification_is_refused_not_taken() -> None:
     conn = ready_connection()
     conn.receive_data(message(b"A", b"\x00\x00\x00\x01chan\x00no terminator"))
-    taken: list[tuple[int, str, str]] = []
+    taken: list[Notification] = []
     conn.take_notifications(taken, 5)
     assert taken == []
     with pytest.raises(ProtocolError):

@@ -80,6 +80,7 @@ from trio_pg.protocol import backend as b
 from trio_pg.protocol import frontend as f
 from trio_pg.protocol.framing import DEFAULT_MAX_MESSAGE_SIZE, Framer
 from trio_pg.protocol.inplace import read_notifications, scan_request
+from trio_pg.protocol.notification import Notification
 from trio_pg.protocol.requests import (
     NEED_DATA,
     Boundary,
@@ -486,10 +487,11 @@ class ClientConnection:
         batch: list[b.BackendMessage] | None = None
         head: Request | None = None
         if self._stash is None and framer.next_type() == 65:  # NotificationResponse
-            fields: list[tuple[int, str, str]] = []
-            self.take_notifications(fields, 1)
-            if fields:
-                return b.NotificationResponse(*fields[0])
+            taken: list[Notification] = []
+            self.take_notifications(taken, 1)
+            if taken:
+                channel, payload, pid = taken[0]
+                return b.NotificationResponse(pid, channel, payload)
         if self._stash is None and fifo and fifo[0].written:
             # The head owns whatever comes next that is not asynchronous.
             head = fifo[0]
@@ -554,14 +556,14 @@ class ClientConnection:
             if not head.abandoned:
                 batch.append(msg)
 
-    def take_notifications(self, out: list[tuple[int, str, str]], limit: int) -> None:
+    def take_notifications(self, out: list[Notification], limit: int) -> None:
         """Append up to ``limit`` NotificationResponse messages that come next, in order.
 
         For a listener's burst: after :meth:`next_event` returned a notification, those
-        right behind it are taken in one call, read in place, each as its
-        ``(process_id, channel, payload)`` fields (no message object: thousands may come
-        in one read). Stops at any other message, and at a malformed or incomplete one
-        (which :meth:`next_event` then handles).
+        right behind it are taken in one call, read in place, each as the
+        :class:`~trio_pg.protocol.notification.Notification` subscribers receive (no
+        message object: thousands may come in one read). Stops at any other message,
+        and at a malformed or incomplete one (which :meth:`next_event` then handles).
         """
         if self._stash is None and self.phase is Phase.READY:
             read_notifications(self._framer, out, limit)

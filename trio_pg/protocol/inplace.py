@@ -21,12 +21,14 @@ from typing import Final
 
 from trio_pg.protocol import backend as b
 from trio_pg.protocol.framing import Framer
+from trio_pg.protocol.notification import Notification
 from trio_pg.protocol.requests import Boundary, Request
 
 __all__ = ["read_notifications", "scan_request"]
 
 _LENGTH: Final = struct.Struct("!i")
 _U32: Final = struct.Struct("!I")
+_tuple_new: Final = tuple.__new__
 # Bodiless messages by type byte: one shared instance each, as they carry no data.
 _EMPTY: Final[dict[int, b.BackendMessage]] = {
     ord("1"): b.ParseComplete(),
@@ -39,10 +41,11 @@ _READY: Final = {ord(s.value): b.ReadyForQuery(s) for s in b.TransactionStatus}
 TAG_CACHE_SIZE: Final = 256
 
 
-def read_notifications(framer: Framer, out: list[tuple[int, str, str]], limit: int) -> None:
-    """Append up to ``limit`` NotificationResponse messages that come next, as fields.
+def read_notifications(framer: Framer, out: list[Notification], limit: int) -> None:
+    """Append up to ``limit`` NotificationResponse messages that come next, as values.
 
-    Each is ``(process_id, channel, payload)``; stops at any other message.
+    Stops at any other message. A burst usually repeats one channel name, so a name
+    equal to the previous one is recognised in place and its ``str`` reused.
     """
     buf, pos = framer.window()
     end = len(buf)
@@ -50,22 +53,31 @@ def read_notifications(framer: Framer, out: list[tuple[int, str, str]], limit: i
     unpack = _LENGTH.unpack_from
     unpack_pid = _U32.unpack_from
     append = out.append
+    new = _tuple_new
+    # The previous channel name: its bytes with their NUL, its length, and its str.
+    raw_name = b""
+    name_length = 0
+    name = ""
     while limit > 0 and end - pos >= 5 and buf[pos] == 65:  # "A"
         (length,) = unpack(buf, pos + 1)
         stop = pos + 1 + length
         # Int32 process ID, then channel and payload as NUL-terminated strings.
         if length < 10 or stop > end or length - 4 > cap:
             break
-        mid = buf.find(0, pos + 9, stop)
-        if mid < 0 or buf.find(0, mid + 1, stop) != stop - 1:
+        start = pos + 9
+        if raw_name and buf.startswith(raw_name, start) and start + name_length < stop:
+            mid = start + name_length - 1
+        else:
+            mid = buf.find(0, start, stop)
+            if mid < 0:
+                break
+            raw_name = bytes(buf[start : mid + 1])
+            name_length = len(raw_name)
+            name = raw_name[:-1].decode("utf-8", "replace")
+        if buf.find(0, mid + 1, stop) != stop - 1:
             break
-        append(
-            (
-                unpack_pid(buf, pos + 5)[0],
-                buf[pos + 9 : mid].decode("utf-8", "replace"),
-                buf[mid + 1 : stop - 1].decode("utf-8", "replace"),
-            )
-        )
+        payload = buf[mid + 1 : stop - 1].decode("utf-8", "replace")
+        append(new(Notification, (name, payload, unpack_pid(buf, pos + 5)[0])))
         pos = stop
         limit -= 1
     framer.skip_to(pos)

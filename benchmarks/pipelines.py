@@ -4,10 +4,12 @@ Each driver uses its best batching, as its users would:
 
 * W2: trio_pg ``executemany`` and a ``pipeline()`` of ``execute`` calls; asyncpg
   ``executemany``; psycopg ``executemany`` (which runs in pipeline mode).
-* W2b: trio_pg ``pipeline()`` of ``fetchval`` tickets; asyncpg ``fetchmany`` (its
-  pipelined executemany that returns rows; asyncpg has no general pipeline, and one
-  connection runs one operation at a time, so ``gather`` is not an option);
-  psycopg ``executemany(..., returning=True)`` in pipeline mode, read back set by set.
+* W2b: trio_pg ``fetchmany`` and a ``pipeline()`` of ``fetchval`` tickets; asyncpg
+  ``fetchmany`` (its pipelined executemany that returns rows; asyncpg has no general
+  pipeline, and one connection runs one operation at a time, so ``gather`` is not an
+  option); psycopg ``executemany(..., returning=True)`` in pipeline mode, read back set
+  by set. The trio_pg row is ``fetchmany``, the same operation as asyncpg's; the
+  ``trio_pg-pipeline`` row is the general pipeline, one awaited ticket per statement.
 """
 
 from __future__ import annotations
@@ -62,14 +64,18 @@ async def _trio_pg_w2(p: Params, n: int, *, pipelined: bool) -> Timed:
         return await conn.fetchval(W2_CHECK), elapsed
 
 
-async def _trio_pg_w2b(p: Params, n: int) -> Timed:
+async def _trio_pg_w2b(p: Params, n: int, *, pipelined: bool) -> Timed:
     async with trio_pg.open_connection(**p) as conn:
         start = time.perf_counter()
-        async with conn.pipeline() as pipe:
-            tickets = [pipe.fetchval(W2B_QUERY, i) for i in range(n)]
-            total = 0
-            for ticket in tickets:
-                total += await ticket
+        total = 0
+        if pipelined:
+            async with conn.pipeline() as pipe:
+                tickets = [pipe.fetchval(W2B_QUERY, i) for i in range(n)]
+                for ticket in tickets:
+                    total += await ticket
+        else:
+            rows = await conn.fetchmany(W2B_QUERY, [(i,) for i in range(n)])
+            total = sum(row[0] for row in rows)
         return total, time.perf_counter() - start
 
 
@@ -81,8 +87,12 @@ def trio_pg_w2_pipeline(p: Params, n: int) -> Timed:
     return trio.run(lambda: _trio_pg_w2(p, n, pipelined=True))
 
 
-def trio_pg_w2b(p: Params, n: int) -> Timed:
-    return trio.run(_trio_pg_w2b, p, n)
+def trio_pg_w2b_fetchmany(p: Params, n: int) -> Timed:
+    return trio.run(lambda: _trio_pg_w2b(p, n, pipelined=False))
+
+
+def trio_pg_w2b_pipeline(p: Params, n: int) -> Timed:
+    return trio.run(lambda: _trio_pg_w2b(p, n, pipelined=True))
 
 
 # -- asyncpg ------------------------------------------------------------------------------
@@ -176,10 +186,16 @@ WORKLOADS = [
         quick_size=2_000,
         expected=w2b_expected,
         unit="queries",
-        drivers=side_by_side(trio_pg_w2b, _asyncpg_w2b, _psycopg_w2b),
+        drivers=side_by_side(
+            trio_pg_w2b_fetchmany,
+            _asyncpg_w2b,
+            _psycopg_w2b,
+            variants={"trio_pg-pipeline": trio_pg_w2b_pipeline},
+        ),
         notes=[
-            "asyncpg: fetchmany() (pipelined, returns rows); psycopg: executemany"
-            "(returning=True) in pipeline mode",
+            "trio_pg and asyncpg: fetchmany() (pipelined, returns rows); trio_pg-pipeline:"
+            " one awaited ticket per statement; psycopg: executemany(returning=True) in"
+            " pipeline mode",
         ],
     ),
 ]

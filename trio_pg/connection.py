@@ -555,6 +555,14 @@ class Connection(
         self._requests += 1
         self._writer_signal.set()
 
+    def _new_pending(self) -> PendingRequest:
+        """A result sink for a request submitted in parts (:meth:`_submit_segment`)."""
+        return PendingRequest(self._abandon)
+
+    def _core_idle(self) -> bool:
+        """Whether no request is in flight (nothing registered and unfinished)."""
+        return self._core.pending == 0
+
     def _submit_segment(self, sink: PendingRequest, data: bytes, *, more: bool) -> None:
         """Register a pipeline segment whose messages go to ``sink`` (trio_pg.pipeline).
 

@@ -147,6 +147,10 @@ class Pool(trio.abc.AsyncResource):
         """:meth:`Connection.executemany` on a connection lent for the call (see :meth:`fetch`)."""
         await self._lender.call(may_share(sql), Connection.executemany, sql, args)
 
+    async def fetchmany(self, sql: str, args: Iterable[Sequence[object]]) -> list[Record]:
+        """:meth:`Connection.fetchmany` on a connection lent for the call (see :meth:`fetch`)."""
+        return await self._lender.call(may_share(sql), Connection.fetchmany, sql, args)
+
     def statistics(self) -> PoolStatistics:
         """Sizes and counters for monitoring and tests; see :class:`PoolStatistics`."""
         return self._lender.statistics()

@@ -54,6 +54,9 @@ __all__ = ["PreparedStatement", "QueryMixin"]
 
 _MAX_ARGS: Final = f.MAX_PARAMETERS
 _CLEARING_TAGS: Final = frozenset({"DISCARD ALL", "DEALLOCATE ALL"})
+#: executemany streaming: executions in the first chunk, and the most in any chunk.
+_FIRST_CHUNK: Final = 128
+_MAX_CHUNK: Final = 4096
 
 
 def _is_stale_statement(error: PostgresError) -> bool:
@@ -107,6 +110,14 @@ class QueryMixin:
 
         def _submit_unattended(self, data: bytes) -> None: ...
 
+        def _submit_segment(self, sink: PendingRequest, data: bytes, *, more: bool) -> None: ...
+
+        def _continue_segment(self, sink: PendingRequest, data: bytes, *, last: bool) -> None: ...
+
+        def _new_pending(self) -> PendingRequest: ...
+
+        def _core_idle(self) -> bool: ...
+
         def _shutdown(self, reason: Error) -> None: ...
 
     # -- public API ---------------------------------------------------------------------------
@@ -159,29 +170,26 @@ class QueryMixin:
     async def executemany(self, sql: str, args: Iterable[Sequence[object]]) -> None:
         """Run a statement once per argument sequence, all in one pipelined round trip.
 
-        Every argument sequence is encoded before anything is sent, and the executions
-        share one Sync: they succeed or fail together (an implicit transaction when not
-        already in one).
+        The executions share one Sync: they succeed or fail together (an implicit
+        transaction when not already in one). On an otherwise idle connection outside
+        a transaction block, a long batch is encoded and sent in growing chunks, so the
+        server starts on the first rows while the rest are encoded.
 
         Raises:
             PostgresError: An execution failed; none of them took effect.
-            InterfaceError: An argument sequence did not fit the statement.
+            InterfaceError: An argument sequence did not fit the statement; none of
+                them took effect, and an enclosing transaction block is still usable.
         """
-        batches = [tuple(a) for a in args]
-        if batches and max(map(len, batches)) > _MAX_ARGS:
-            _check_arg_count(max(batches, key=len))
-        for attempt in range(2):
-            info = await self._statement(sql)
-            if not batches:
-                await trio.lowlevel.checkpoint()
-                return
-            data = info.execute_many_message(batches) + f.sync()
-            result = await self._run_request(info, data, many=True)
-            if result.error is None:
-                return
-            if attempt == 0 and self._retry_stale(info, result.error):
-                continue
-            raise result.error
+        await self._run_many(sql, args)
+
+    @takes_turn
+    async def fetchmany(self, sql: str, args: Iterable[Sequence[object]]) -> list[Record]:
+        """:meth:`executemany` that returns the rows of every execution, in order.
+
+        As asyncpg's ``fetchmany``: ``await conn.fetchmany("SELECT $1::int * 2",
+        [(1,), (2,)])`` returns ``[(2,), (4,)]`` as Records. Raises as :meth:`executemany`.
+        """
+        return await self._run_many(sql, args)
 
     @takes_turn
     async def prepare(self, sql: str) -> PreparedStatement:
@@ -287,16 +295,78 @@ class QueryMixin:
         data = info.execute_message(args) + f.sync()
         return await self._run_request(info, data)
 
-    async def _run_request(
-        self, info: StatementInfo, data: bytes, *, many: bool = False
+    async def _run_many(self, sql: str, args: Iterable[Sequence[object]]) -> list[Record]:
+        """executemany/fetchmany: the rows of every execution (rows are rarely wanted)."""
+        batches = [tuple(a) for a in args]
+        if batches and max(map(len, batches)) > _MAX_ARGS:
+            _check_arg_count(max(batches, key=len))
+        for attempt in range(2):
+            info = await self._statement(sql)
+            if not batches:
+                await trio.lowlevel.checkpoint()
+                return []
+            if len(batches) > _FIRST_CHUNK and self._may_stream(info):
+                pending = await self._submit_in_chunks(info, batches)
+            else:
+                data = info.execute_many_message(batches) + f.sync()
+                pending = self._submit(data, barrier=may_copy_in(info.sql))
+            result = await self._gather(info, pending, many=True)
+            if result.error is None:
+                return result.rows
+            if attempt == 0 and self._retry_stale(info, result.error):
+                continue
+            raise result.error
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _may_stream(self, info: StatementInfo) -> bool:
+        """Whether a batch may be sent before all of it is encoded.
+
+        An argument sequence that fails to encode after the first chunk went out ends
+        the batch with a failing message instead, which rolls back the implicit
+        transaction. Inside a transaction block that would fail the whole transaction,
+        so only an idle connection (nothing in flight, no block) streams.
+        """
+        return (
+            self._core_idle()
+            and self.transaction_status is TransactionStatus.IDLE
+            and not may_copy_in(info.sql)
+        )
+
+    async def _submit_in_chunks(
+        self, info: StatementInfo, batches: list[tuple[object, ...]]
+    ) -> PendingRequest:
+        """Submit the executions as one request sent in growing chunks."""
+        pending = self._new_pending()
+        self._submit_segment(pending, info.execute_many_message(batches[:_FIRST_CHUNK]), more=True)
+        start = size = _FIRST_CHUNK
+        try:
+            while start < len(batches):
+                # The writer sends the last chunk while this task encodes the next.
+                await trio.lowlevel.checkpoint()
+                size = min(size * 2, _MAX_CHUNK)
+                data = info.execute_many_message(batches[start : start + size])
+                start += size
+                last = start >= len(batches)
+                self._continue_segment(pending, data + f.sync() if last else data, last=last)
+        except BaseException:
+            # Cancelled, or an argument that does not fit: what was sent is rolled back.
+            pending.abandon()
+            raise
+        return pending
+
+    async def _run_request(self, info: StatementInfo, data: bytes) -> _Result:
+        """Submit an extended-protocol request and gather its rows, tag and error."""
+        return await self._gather(info, self._submit(data, barrier=may_copy_in(info.sql)))
+
+    async def _gather(
+        self, info: StatementInfo, pending: PendingRequest, *, many: bool = False
     ) -> _Result:
-        """Submit an extended-protocol request and gather its rows, tag and error.
+        """Gather a submitted request's rows, tag and error.
 
         ``many``: the request holds many executions (``executemany``), whose tags are
         not returned, so their BindComplete and ordinary CommandComplete are dropped in
         one pass instead of being absorbed one by one.
         """
-        pending = self._submit(data, barrier=may_copy_in(info.sql))
         result = _Result()
         rows = result.rows
         others: list[object] = []

@@ -9,7 +9,9 @@ from the DataRow body, a slice plus one decoder call for the others, and the rec
 built from a tuple display.
 
 Only the built-in binary decoders of :data:`trio_pg.codecs.scalars.FIXED_WIDTH_FORMATS`
-are inlined; any other decoder (a user's ``set_type_codec`` included) is called as is.
+are inlined, and those of :data:`trio_pg.codecs.numeric.IN_PLACE_DECODERS` read their
+value in place instead of from a slice; any other decoder (a user's ``set_type_codec``
+included) is called as is.
 Errors take the slow path: the row is decoded again column by column so the error names
 the column that failed.
 """
@@ -22,6 +24,7 @@ from datetime import timedelta
 from typing import Any, Final
 
 from trio_pg.codecs import DecodeFn
+from trio_pg.codecs.numeric import IN_PLACE_DECODERS
 from trio_pg.codecs.scalars import FIXED_WIDTH_FORMATS
 from trio_pg.codecs.timecodecs import EPOCH_OFFSET_DECODERS
 from trio_pg.codegen import compile_function
@@ -147,10 +150,14 @@ def _fast_decoder(decoders: Sequence[DecodeFn], slow: RowDecoder) -> RowDecoder:
         k += 1
         segment = _Segment(first=False)
         env[f"D{i}"] = decode
+        in_place = IN_PLACE_DECODERS.get(decode)
+        if in_place is not None:
+            env[f"D{i}"] = in_place
+        value = f"D{i}(data, p, l{i})" if in_place is not None else f"D{i}(data[p : p + l{i}])"
         body.extend(
             [
                 f"        if l{i} >= 0:",
-                f"            v{i} = D{i}(data[p : p + l{i}])",
+                f"            v{i} = {value}",
                 f"            p += l{i}",
                 f"        elif l{i} == -1:",
                 f"            v{i} = None",

@@ -8,12 +8,17 @@ zero digits are stripped (strip_var), zero has no digits and weight 0.
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trio_pg.codecs import CodecRegistry, Format
 from trio_pg.codecs import oids as o
+from trio_pg.codecs.numeric import decode_numeric_at
 
 _, ENCODE = CodecRegistry.builtin().param_encoder(o.NUMERIC)
 FMT, DECODE = CodecRegistry.builtin().result_decoder(o.NUMERIC)
@@ -102,3 +107,48 @@ def test_numeric_rejects_bool_and_str() -> None:
         ENCODE(True)
     with pytest.raises(TypeError, match="str"):
         ENCODE("1.5")
+
+
+# -- reading in place (the row decoders' path) -------------------------------------------
+
+
+def _outcome(fn: Callable[[], Decimal]) -> tuple[str, str]:
+    try:
+        return ("value", str(fn()))
+    except Exception as exc:  # noqa: BLE001 - comparing what each path raises
+        return ("error", type(exc).__name__)
+
+
+@pytest.mark.parametrize(("text", "hexdata"), VECTORS)
+def test_in_place_decoding_matches_the_decoder_on_every_vector(text: str, hexdata: str) -> None:
+    data = b"\xff\xff" + bytes.fromhex(hexdata) + b"\xee"  # surrounded, as in a DataRow
+    assert str(decode_numeric_at(data, 2, len(data) - 3)) == text
+
+
+@settings(max_examples=500)
+@given(st.decimals(allow_nan=False, allow_infinity=False, places=None))
+def test_in_place_decoding_matches_the_decoder_for_any_value(value: Decimal) -> None:
+    try:
+        body = ENCODE(value)
+    except OverflowError:
+        return  # beyond what PostgreSQL stores
+    data = b"ab" + body + b"cd"
+    assert str(decode_numeric_at(data, 2, len(body))) == str(DECODE(body))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.integers(0, 5),
+    st.integers(-40, 40),
+    st.sampled_from([0x0000, 0x4000, 0xC000, 0xD000, 0xF000]) | st.integers(0, 0xFFFF),
+    st.integers(0, 60) | st.integers(0, 0xFFFF),
+    st.binary(max_size=10),
+)
+def test_in_place_decoding_matches_the_decoder_on_arbitrary_bytes(
+    ndigits: int, weight: int, sign: int, dscale: int, digits: bytes
+) -> None:
+    # Plausible headers over digits of any length (the count may disagree with the
+    # length, the digits may exceed 9999): both paths agree, down to the error raised.
+    body = struct.pack("!HhHH", ndigits, weight, sign, dscale) + digits
+    data = b"x" + body
+    assert _outcome(lambda: decode_numeric_at(data, 1, len(body))) == _outcome(lambda: DECODE(body))

@@ -19,14 +19,14 @@ plain counterparts (NaN and 0).
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from typing import Final
 
 from trio_pg.codecs import oids
 from trio_pg.codecs.base import Codec, DecodeFn, Format, wrong_type
 
-__all__ = ["CODECS", "TEXT_DECODERS"]
+__all__ = ["CODECS", "IN_PLACE_DECODERS", "TEXT_DECODERS", "decode_numeric_at"]
 
 _POS: Final = 0x0000
 _NEG: Final = 0x4000
@@ -84,6 +84,54 @@ def _decode_numeric(data: bytes) -> Decimal:
     elif shift < 0:
         text = text[:shift] or "0"
     return Decimal(f"-{text}E-{dscale}" if sign == _NEG else f"{text}E-{dscale}")
+
+
+# Header plus 1 to 4 base-10000 digits, each layout read with one unpack: numeric(p, s)
+# with p up to 12 or so, the everyday money and quantity columns.
+_N1: Final = struct.Struct("!HhHHH").unpack_from
+_N2: Final = struct.Struct("!HhHHHH").unpack_from
+_N3: Final = struct.Struct("!HhHHHHH").unpack_from
+_N4: Final = struct.Struct("!HhHHHHHH").unpack_from
+_POWERS: Final = tuple(10**k for k in range(17))
+
+
+def decode_numeric_at(data: bytes, pos: int, size: int) -> Decimal:
+    """Decode the ``size``-byte numeric value at ``data[pos:]`` (for row decoders).
+
+    Values of one to four base-10000 digits are read in place with one unpack and no
+    loop; any other value (or one that does not look right) goes to the general
+    decoder, which also raises for a malformed one.
+    """
+    # The length gives the digit count; the header's own count must agree.
+    if size == 14:
+        ndigits, weight, sign, dscale, a, b, c = _N3(data, pos)
+        coefficient = (a * 10000 + b) * 10000 + c
+        valid = ndigits == 3
+    elif size == 12:
+        ndigits, weight, sign, dscale, a, b = _N2(data, pos)
+        coefficient = a * 10000 + b
+        valid = ndigits == 2
+    elif size == 10:
+        ndigits, weight, sign, dscale, coefficient = _N1(data, pos)
+        valid = ndigits == 1
+    elif size == 16:
+        ndigits, weight, sign, dscale, a, b, c, d = _N4(data, pos)
+        coefficient = ((a * 10000 + b) * 10000 + c) * 10000 + d
+        valid = ndigits == 4
+    else:
+        valid = False
+    if valid:
+        shift = 4 * (weight - ndigits + 1) + dscale
+        # (A zero coefficient with digits is malformed: the general decoder decides.)
+        if -17 < shift < 17 and sign in (_POS, _NEG) and coefficient:
+            if shift > 0:
+                coefficient *= _POWERS[shift]
+            elif shift < 0:
+                coefficient //= _POWERS[-shift]
+            if sign == _NEG:
+                coefficient = -coefficient
+            return Decimal(coefficient).scaleb(-dscale, _EXACT)
+    return _decode_numeric(data[pos : pos + size])
 
 
 def _as_decimal(value: object) -> Decimal:
@@ -149,6 +197,11 @@ def _decode_numeric_text(data: bytes) -> Decimal:
 CODECS: Final[tuple[Codec, ...]] = (
     Codec(oids.NUMERIC, "numeric", Format.BINARY, _encode_numeric, _decode_numeric),
 )
+
+#: Decoders that read a value in place, ``(data, pos, size)``, for the row decoders.
+IN_PLACE_DECODERS: Final[Mapping[DecodeFn, Callable[[bytes, int, int], object]]] = {
+    _decode_numeric: decode_numeric_at,
+}
 
 #: Text-format decoders defined by this module.
 TEXT_DECODERS: Final[Mapping[int, DecodeFn]] = {oids.NUMERIC: _decode_numeric_text}

@@ -32,6 +32,7 @@ from trio_pg.protocol.notification import Notification
 
 __all__ = [
     "DEFAULT_MAX_BUFFER",
+    "STREAK",
     "Notice",
     "Notification",
     "OverflowPolicy",
@@ -46,8 +47,13 @@ T = TypeVar("T")
 OverflowPolicy = Literal["error", "block"]
 #: Items a subscription holds before it overflows, unless told otherwise.
 DEFAULT_MAX_BUFFER: Final = 10_000
-#: Items a subscriber may take from its buffer before :meth:`Subscription.receive` yields.
-_STREAK: Final = 64
+#: Values a subscriber takes from its buffer before :meth:`Subscription.receive` yields.
+#: The reader hands subscribers as many before it yields (``subscriptions.BURST``), so a
+#: subscriber that is always ready keeps up with a listener's stream: were it fewer,
+#: the buffer would grow by the difference each round and overflow. 256 values are a
+#: fraction of a millisecond of work on either side.
+STREAK: Final = 256
+_STREAK: Final = STREAK
 _ABORT_OK: Final = trio.lowlevel.Abort.SUCCEEDED
 #: Tasks parked on a subscription, in arrival order (a dict: an abort removes one in O(1)).
 _Parked: TypeAlias = dict[trio.lowlevel.Task, None]
@@ -172,7 +178,7 @@ class Subscription(trio.abc.ReceiveChannel[T]):
         """The next value; waits for one when none is buffered.
 
         Each call is a cancellation point. It lets other tasks run whenever it waits and
-        at least every 64 values: the reader delivers a whole network read at once,
+        at least every 256 values: the reader delivers a whole network read at once,
         and a subscriber taking one value per scheduling round could never catch up.
 
         Raises:
@@ -316,6 +322,10 @@ class Subscription(trio.abc.ReceiveChannel[T]):
             if self._offer(values[index]):
                 return index
         return stop
+
+    def _room_to_half(self) -> int:
+        """Values that fit before the buffer is half full (the reader's pacing)."""
+        return (self._max_buffer + 1) // 2 - len(self._buffer)
 
     def _wake_one(self) -> None:
         receivers = self._receivers

@@ -41,6 +41,7 @@ import trio
 
 from trio_pg.channels import (
     DEFAULT_MAX_BUFFER,
+    STREAK,
     Notice,
     Notification,
     OverflowPolicy,
@@ -68,8 +69,9 @@ logger = logging.getLogger("trio_pg")
 
 _T = TypeVar("_T")
 
-#: Messages handed to subscribers before the reader yields to them once.
-BURST: Final = 64
+#: Messages handed to subscribers before the reader yields to them once: a subscriber's
+#: streak (see channels.STREAK), so each takes what the reader gave it in one turn.
+BURST: Final = STREAK
 _BURST: Final = BURST
 #: NAMEDATALEN - 1: longer identifiers are truncated by the server (sql-syntax-lexical.html),
 #: and notifications would then arrive under a name no subscription holds.
@@ -144,8 +146,9 @@ class Router:
         """NOTIFYs arrived: deliver ``messages[start:]`` to the channels' subscribers.
 
         Stops after a message that makes the reader wait (a "block" subscriber is full,
-        or a burst was delivered) and returns the index to go on from once
-        :meth:`catch_up` has been awaited; -1 when all were delivered and no wait is needed.
+        a subscriber's buffer is half full, or a burst was delivered) and returns the
+        index to go on from once :meth:`catch_up` has been awaited; -1 when all were
+        delivered and no wait is needed.
         """
         # A burst is mostly one channel: each run of notifications on the same channel
         # (read_notifications gives them one shared str) goes to its subscribers at once.
@@ -156,16 +159,20 @@ class Router:
         index = start
         while index < count:
             channel = messages[index][0]
-            limit = min(count, index + max(1, _BURST - delivered))
+            subs = by_channel.get(channel)
+            run = max(1, _BURST - delivered)
+            # Also fill no buffer past half before its subscriber gets a turn: one that
+            # keeps reading then keeps up even with a small max_buffer.
+            room = min([sub._room_to_half() for sub in subs]) if subs else run
+            limit = min(count, index + max(1, min(room, run)))
             stop = index + 1
             while stop < limit and messages[stop][0] is channel:
                 stop += 1
-            subs = by_channel.get(channel)
             if not subs:
                 logger.debug("notifications on %r with no subscriber dropped", channel)
                 index = stop
                 continue
-            wait = False
+            wait = stop - index >= room  # a buffer is half full: its subscriber's turn
             for sub in subs:
                 refused = sub._offer_run(messages, index, stop)
                 if refused < stop:

@@ -316,7 +316,8 @@ class Subscription(trio.abc.ReceiveChannel[T]):
             if take > 0:
                 buffer.extend(values[start : start + take])
                 start += take
-                if self._receivers:
+                # One waiting receiver per value, as one by one.
+                for _ in range(min(take, len(self._receivers))):
                     self._wake_one()
         for index in range(start, stop):
             if self._offer(values[index]):

@@ -309,7 +309,7 @@ class QueryMixin:
                 pending = await self._submit_in_chunks(info, batches)
             else:
                 data = info.execute_many_message(batches) + f.sync()
-                pending = self._submit(data, barrier=may_copy_in(info.sql))
+                pending = self._submit(data, barrier=info.may_copy_in)
             result = await self._gather(info, pending, many=True)
             if result.error is None:
                 return result.rows
@@ -329,7 +329,7 @@ class QueryMixin:
         return (
             self._core_idle()
             and self.transaction_status is TransactionStatus.IDLE
-            and not may_copy_in(info.sql)
+            and not info.may_copy_in
         )
 
     async def _submit_in_chunks(
@@ -356,7 +356,7 @@ class QueryMixin:
 
     async def _run_request(self, info: StatementInfo, data: bytes) -> _Result:
         """Submit an extended-protocol request and gather its rows, tag and error."""
-        return await self._gather(info, self._submit(data, barrier=may_copy_in(info.sql)))
+        return await self._gather(info, self._submit(data, barrier=info.may_copy_in))
 
     async def _gather(
         self, info: StatementInfo, pending: PendingRequest, *, many: bool = False

@@ -19,6 +19,7 @@ from trio_pg.bindencoder import BindEncoder, compile_bind_encoder
 from trio_pg.codecs import CodecRegistry, DecodeFn, EncodeFn
 from trio_pg.errors import InterfaceError, ProtocolError
 from trio_pg.protocol import frontend as f
+from trio_pg.protocol import may_copy_in
 from trio_pg.protocol.backend import Column
 from trio_pg.record import Record, record_class
 from trio_pg.rowdecoder import RowDecoder, compile_row_decoder
@@ -55,6 +56,7 @@ class StatementInfo:
         "_row_decoder",
         "closed",
         "columns",
+        "may_copy_in",
         "name",
         "param_oids",
         "param_type_names",
@@ -73,6 +75,9 @@ class StatementInfo:
         self.sql = sql
         self.name = name
         self.closed = False
+        # Whether executing it could start COPY FROM STDIN (its request is then a write
+        # barrier); looked at once here rather than at every execution.
+        self.may_copy_in = may_copy_in(sql)
         self.param_oids = tuple(param_oids)
         encoders = [registry.param_encoder(oid) for oid in self.param_oids]
         self._param_formats = tuple(int(fmt) for fmt, _ in encoders)

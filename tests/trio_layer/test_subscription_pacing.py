@@ -79,3 +79,19 @@ async def test_the_reader_waits_after_a_burst_so_a_ready_subscriber_never_overfl
         router.close(None)
     assert taken == [str(i) for i in range(len(values))]
     assert waits >= 19  # the reader stopped after each burst, or more often
+
+
+async def test_a_run_of_values_wakes_as_many_waiting_receivers() -> None:
+    sub: Subscription[Notification] = Subscription(100, block=False)
+    got: list[str] = []
+
+    async def receive_one() -> None:
+        got.append((await sub.receive()).payload)
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(receive_one)
+            nursery.start_soon(receive_one)
+            await trio.testing.wait_all_tasks_blocked()
+            assert sub._offer_run(_notifications(2), 0, 2) == 2
+    assert sorted(got) == ["0", "1"]

@@ -18,7 +18,9 @@ So the order on the wire is the order of registration, a cancelled task can neve
 write in half, and requests from many tasks coalesce into few writes. On an otherwise
 idle connection over a plain socket, the calling task writes its request itself, in the
 same synchronous step (a non-blocking write; the writer sends whatever the socket did
-not take): one scheduling round less per round trip.
+not take): one scheduling round less per round trip. Registering requests, including
+the open-portal guard of cursors and COPY's flow control, is
+:class:`~trio_pg.submission.SubmissionMixin`'s (in :mod:`trio_pg.submission`).
 
 Cancellation: a task cancelled while waiting abandons its request; the core then discards
 the request's remaining messages, and if the request is the only one the server has, it
@@ -49,7 +51,6 @@ from trio_pg.conninfo import ConnectParams, HostSpec
 from trio_pg.errors import (
     ConnectionLostError,
     Error,
-    InterfaceError,
     PostgresError,
     ProtocolError,
 )
@@ -58,7 +59,6 @@ from trio_pg.pending import PendingRequest, WakeSignal
 from trio_pg.pipeline import PipelineMixin
 from trio_pg.protocol import (
     NEED_DATA,
-    Boundary,
     ClientConnection,
     ConnectionClosed,
     FatalError,
@@ -71,8 +71,9 @@ from trio_pg.protocol.backend import NoticeResponse, NotificationResponse, Param
 from trio_pg.protocol.notification import Notification
 from trio_pg.queries import QueryMixin
 from trio_pg.rawsocket import raw_socket_of
-from trio_pg.statement import StatementCache, StatementInfo
+from trio_pg.statement import StatementCache
 from trio_pg.streaming import StreamingMixin
+from trio_pg.submission import SubmissionMixin
 from trio_pg.subscriptions import BURST, Router, SubscriptionsMixin
 from trio_pg.transaction import TransactionMixin
 from trio_pg.transaction_block import Transaction
@@ -82,11 +83,6 @@ __all__ = ["Connection", "ConnectionStatistics"]
 logger = logging.getLogger("trio_pg")
 
 _RECEIVE_SIZE: Final = 256 * 1024
-_PORTAL_OPEN: Final = (
-    "a cursor is open outside a transaction block on this connection, and any other "
-    "statement would end it; run the statement after the cursor's block, open the cursor "
-    "inside conn.transaction(), or use another connection"
-)
 #: What a broken or closed stream raises; mapped to ConnectionLostError at this boundary.
 TRANSPORT_ERRORS: Final = (
     trio.BrokenResourceError,
@@ -134,6 +130,7 @@ class Connection(
     PipelineMixin,
     StreamingMixin,
     SubscriptionsMixin,
+    SubmissionMixin,
     trio.abc.AsyncResource,
 ):
     """One session with a PostgreSQL server.
@@ -177,9 +174,10 @@ class Connection(
         self._raw = raw_socket_of(stream, _RECEIVE_SIZE)
         self._writer_idle = False
         self._carry = b""
-        # Streaming (trio_pg.streaming): the request whose consumer the reader waits for
-        # (COPY TO STDOUT), the writer's "COPY data taken" signal for producers, the
-        # open-portal guard of a cursor outside a transaction, and resolved functions.
+        # Streaming (trio_pg.streaming, through trio_pg.submission): the request whose
+        # consumer the reader waits for (COPY TO STDOUT), the writer's "COPY data taken"
+        # signal for producers, the open-portal guard of a cursor outside a transaction,
+        # and resolved functions.
         self._throttled: PendingRequest | None = None
         self._output_room = WakeSignal()
         self._portal_owner: object | None = None
@@ -422,29 +420,14 @@ class Connection(
         return error
 
     # -- requests ---------------------------------------------------------------------------
+    # Registered by trio_pg.submission (SubmissionMixin); these two read and write the
+    # connection's own state: its close reason, and the socket the writer owns.
 
     def _check_usable(self) -> None:
         if self._close_reason is not None:
             raise self._reason_for_waiter()
         if self._closing:
             raise ConnectionLostError("the connection is closed (aclose() was called)")
-
-    def _submit(
-        self, data: bytes, *, boundaries: int = 1, simple: bool = False, barrier: bool = False
-    ) -> PendingRequest:
-        """Register a request and queue its bytes in one synchronous step."""
-        self._check_usable()
-        if self._portal_owner is not None:
-            raise InterfaceError(_PORTAL_OPEN)
-        pending = PendingRequest(self._abandon)
-        core = self._core
-        pending.request = core.send_request(
-            data, boundaries=boundaries, simple=simple, barrier=barrier, context=pending
-        )
-        self._requests += 1
-        if core.pending != 1 or not self._write_now():
-            self._writer_signal.set()
-        return pending
 
     def _write_now(self) -> bool:
         """Write what the core has queued from the calling task, without waiting.
@@ -471,141 +454,6 @@ class Connection(
             self._carry = data[sent:]
             self._writer_signal.set()
         return True
-
-    def _submit_stream(
-        self,
-        data: bytes,
-        *,
-        boundary: Boundary = Boundary.READY,
-        simple: bool = False,
-        copy_in: bool = False,
-        barrier: bool = False,
-        owner: object = None,
-    ) -> PendingRequest:
-        """:meth:`_submit` for cursors and COPY; ``owner`` may continue its open portal."""
-        self._check_usable()
-        if self._portal_owner is not None and owner is not self._portal_owner:
-            raise InterfaceError(_PORTAL_OPEN)
-        pending = PendingRequest(self._abandon)
-        pending.request = self._core.send_request(
-            data,
-            simple=simple,
-            barrier=barrier,
-            boundary=boundary,
-            copy_in=copy_in,
-            context=pending,
-        )
-        self._requests += 1
-        self._writer_signal.set()
-        return pending
-
-    def _open_portal(self, owner: object) -> None:
-        """A cursor keeps the unnamed portal of an unsynced extended query open.
-
-        Outside a transaction block any other request would end the implicit transaction
-        (its Sync) or replace the unnamed portal (its Bind), so others are refused until
-        :meth:`_close_portal`; unattended ones are deferred.
-        """
-        if self._portal_owner is not None:
-            raise InterfaceError(_PORTAL_OPEN)
-        self._portal_owner = owner
-
-    def _close_portal(self, closing: bytes = b"", *, attend: bool = False) -> PendingRequest | None:
-        """End the portal guard after submitting ``closing``, then send what was deferred.
-
-        ``attend``: return the closing request's results to wait on; otherwise nobody
-        reads them (a block left by an exception, which must not wait).
-        """
-        self._portal_owner = None
-        pending: PendingRequest | None = None
-        try:
-            if attend:
-                pending = self._submit(closing)
-            elif closing:
-                self._submit_unattended(closing)
-        finally:
-            deferred, self._deferred = self._deferred, []
-            for data in deferred:
-                self._submit_unattended(data)
-        return pending
-
-    def _set_throttled(self, pending: PendingRequest | None) -> None:
-        """Make the reader wait for ``pending``'s consumer (a COPY TO STDOUT block)."""
-        self._throttled = pending
-
-    async def _wait_for_output_room(self, limit: int) -> None:
-        """Wait until at most ``limit`` bytes of COPY data are queued (producer backpressure).
-
-        The writer signals each time it takes the queued bytes, so a producer holds at
-        most ``limit`` bytes here plus one write in flight.
-        """
-        while self._core.output_buffered > limit:
-            self._check_usable()
-            await self._output_room.wait()
-        self._check_usable()
-
-    def _submit_unattended(self, data: bytes) -> None:
-        """A request whose results nobody reads (closing an evicted statement)."""
-        if self.is_closed:
-            return
-        if self._portal_owner is not None:
-            self._deferred.append(data)  # sent once the cursor's portal is closed
-            return
-        self._core.send_request(data, context=None)
-        self._requests += 1
-        self._writer_signal.set()
-
-    def _new_pending(self) -> PendingRequest:
-        """A result sink for a request submitted in parts (:meth:`_submit_segment`)."""
-        return PendingRequest(self._abandon)
-
-    def _core_idle(self) -> bool:
-        """Whether no request is in flight (nothing registered and unfinished)."""
-        return self._core.pending == 0
-
-    def _submit_segment(self, sink: PendingRequest, data: bytes, *, more: bool) -> None:
-        """Register a pipeline segment whose messages go to ``sink`` (trio_pg.pipeline).
-
-        ``more``: the segment's bytes continue with :meth:`_continue_segment`; later
-        requests are held back until its last part.
-        """
-        self._check_usable()
-        if self._portal_owner is not None:
-            raise InterfaceError(_PORTAL_OPEN)
-        core = self._core
-        if more:
-            sink.request = core.open_request(data, context=sink)
-        else:
-            sink.request = core.send_request(data, context=sink)
-        self._requests += 1
-        self._writer_signal.set()
-
-    def _continue_segment(self, sink: PendingRequest, data: bytes, *, last: bool) -> None:
-        """Queue more bytes of the open segment ``sink`` reads; ``last``: they end it."""
-        self._check_usable()
-        assert sink.request is not None
-        self._core.extend_request(sink.request, data, last=last)
-        self._writer_signal.set()
-
-    def _abandon(self, pending: PendingRequest) -> None:
-        request = pending.request
-        if request is None or request.done:
-            return
-        self._core.abandon(request)
-        if self._core.has_data_to_send:
-            self._writer_signal.set()  # abandoning may queue bytes that end the request
-        offer = self._core.take_cancel()
-        if offer is not None:
-            self._start_cancel(offer)
-
-    def _close_statement_later(self, info: StatementInfo) -> None:
-        if info.name and not info.closed:
-            info.closed = True
-            self._submit_unattended(f.close("S", info.name) + f.sync())
-
-    def _next_statement_name(self) -> str:
-        self._statement_counter += 1
-        return f"__trio_pg_{self._statement_counter}"
 
     # -- cancellation ---------------------------------------------------------------------
 

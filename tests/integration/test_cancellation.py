@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import trio
 
 import trio_pg
 from tests.conftest import TEST_TIMEOUT
+from tests.integration.cancel_sweep import sweep
 from trio_pg.testing import PostgresServer
 
 
@@ -84,29 +87,18 @@ async def test_cancellation_at_every_checkpoint_leaves_connection_in_step(
     conn: trio_pg.Connection,
 ) -> None:
     """Cancel a fetch after k scheduler ticks for growing k until it completes."""
+    attempts = itertools.count()
+
+    async def operation() -> None:
+        await conn.fetch("SELECT g FROM generate_series(1, $1::int) g", 50)
+
+    async def check(finished: bool) -> None:
+        attempt = next(attempts)
+        assert await conn.fetchval("SELECT $1::int4", attempt) == attempt
+        assert conn.transaction_status is trio_pg.TransactionStatus.IDLE
+
     with trio.fail_after(TEST_TIMEOUT):
-        for k in range(200):
-            completed = False
-            async with trio.open_nursery() as nursery:
-
-                async def run(
-                    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-                ) -> None:
-                    nonlocal completed
-                    task_status.started()
-                    await conn.fetch("SELECT g FROM generate_series(1, $1::int) g", 50)
-                    completed = True
-
-                await nursery.start(run)
-                for _ in range(k):
-                    await trio.lowlevel.checkpoint()
-                nursery.cancel_scope.cancel()
-            assert await conn.fetchval("SELECT $1::int4", k) == k
-            assert conn.transaction_status is trio_pg.TransactionStatus.IDLE
-            if completed:
-                break
-        else:
-            pytest.fail("the fetch never completed uncancelled")
+        await sweep(operation, check, limit=200, every_task=True)
 
 
 async def test_pg_terminate_backend_fails_pending_and_later_calls(

@@ -113,7 +113,7 @@ async def test_cancelling_a_long_batch_at_any_checkpoint_runs_all_or_nothing(
             assert conn.transaction_status is trio_pg.TransactionStatus.IDLE
             await conn.execute("DELETE FROM t_batch WHERE a > 0")
 
-        await sweep(operation, check)
+        await sweep(operation, check, every_task=True)
         # Cancelled between chunks (before the Sync went out), the batch never ran.
         assert left_nothing >= 3
 

@@ -9,6 +9,7 @@ import trio
 
 import trio_pg
 from tests.conftest import TEST_TIMEOUT
+from tests.integration.cancel_sweep import sweep
 from trio_pg.errors import DivisionByZeroError, InterfaceError, PipelineAbortedError
 from trio_pg.testing import PostgresServer
 from trio_pg.ticket import Ticket
@@ -334,48 +335,37 @@ async def test_pipeline_without_a_statement_cache(postgres_server: PostgresServe
             assert names == []
 
 
-async def _pipeline_cancelled_after(conn: trio_pg.Connection, checkpoints: int) -> object:
-    result: object = None
-    with trio.CancelScope() as scope:
-
-        async def cancel_later() -> None:
-            for _ in range(checkpoints):
-                await trio.lowlevel.checkpoint()
-            scope.cancel()
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(cancel_later)
-            async with conn.pipeline() as p:
-                inserted = p.execute("INSERT INTO items VALUES ($1, $2)", 1, "a")
-                rows = p.fetch("SELECT n FROM items, pg_sleep(0.001)")
-                p.sync()
-                value = p.fetchval("SELECT $1::int4 * 2", 21)
-                first = await rows
-                doubled = await value
-                row = await p.fetchrow("SELECT $1::text AS t", "x")
-                p.executemany("INSERT INTO items VALUES ($1, $2)", [(2, "b"), (3, "c")])
-            result = (await inserted, first, doubled, row)
-            nursery.cancel_scope.cancel()
-    return result
-
-
 async def test_pipeline_cancelled_at_every_checkpoint_leaves_connection_usable(
     conn: trio_pg.Connection,
 ) -> None:
+    result: object = None
+
+    async def operation() -> None:
+        nonlocal result
+        result = None
+        async with conn.pipeline() as p:
+            inserted = p.execute("INSERT INTO items VALUES ($1, $2)", 1, "a")
+            rows = p.fetch("SELECT n FROM items, pg_sleep(0.001)")
+            p.sync()
+            value = p.fetchval("SELECT $1::int4 * 2", 21)
+            first = await rows
+            doubled = await value
+            row = await p.fetchrow("SELECT $1::text AS t", "x")
+            p.executemany("INSERT INTO items VALUES ($1, $2)", [(2, "b"), (3, "c")])
+        result = (await inserted, first, doubled, row)
+
+    async def check(finished: bool) -> None:
+        assert await conn.fetchval("SELECT 41 + 1") == 42
+        assert conn.transaction_status is IDLE
+        # Segments are all-or-nothing: the first, then the second.
+        assert await _items(conn) in ([], [1], [1, 2, 3])
+        if not finished:
+            await conn.execute("DELETE FROM items")
+
     with trio.fail_after(TEST_TIMEOUT):
         await _table(conn)
-        for k in range(3000):
-            result = await _pipeline_cancelled_after(conn, k)
-            assert await conn.fetchval("SELECT 41 + 1") == 42
-            assert conn.transaction_status is IDLE
-            # Segments are all-or-nothing: the first, then the second.
-            assert await _items(conn) in ([], [1], [1, 2, 3])
-            if result is not None:
-                break
-            await conn.execute("DELETE FROM items")
-        else:
-            pytest.fail("the pipeline never completed")
-        assert k > 5
+        cancelled = await sweep(operation, check, limit=3000, every_task=True)
+        assert cancelled > 5
         assert result == ("INSERT 0 1", [(1,)], 42, ("x",))
         assert await _items(conn) == [1, 2, 3]
 

@@ -7,6 +7,7 @@ import trio
 
 import trio_pg
 from tests.conftest import TEST_TIMEOUT
+from tests.integration.cancel_sweep import sweep
 from trio_pg.errors import (
     InFailedSqlTransactionError,
     InterfaceError,
@@ -242,47 +243,31 @@ async def test_rollback_not_finished_within_cleanup_grace_closes_the_connection(
                 await conn.fetchval("SELECT 1")
 
 
-async def _block_cancelled_after(conn: trio_pg.Connection, checkpoints: int) -> bool:
-    """Run a transaction block, cancelled after ``checkpoints``; True if it completed."""
-    completed = False
-    with trio.CancelScope() as scope:
-
-        async def cancel_later() -> None:
-            for _ in range(checkpoints):
-                await trio.lowlevel.checkpoint()
-            scope.cancel()
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(cancel_later)
-            async with conn.transaction() as tx:
-                await conn.execute("INSERT INTO items VALUES ($1)", 1)
-                await tx.fetch("SELECT n FROM items")
-                async with conn.transaction():
-                    await conn.execute("INSERT INTO items VALUES ($1)", 2)
-            completed = True
-            nursery.cancel_scope.cancel()
-    return completed
-
-
 async def test_transaction_cancelled_at_every_checkpoint_commits_all_or_nothing(
     conn: trio_pg.Connection,
 ) -> None:
-    with trio.fail_after(TEST_TIMEOUT):
-        await _table(conn)
-        for k in range(2000):
-            completed = await _block_cancelled_after(conn, k)
-            assert await conn.fetchval("SELECT 41 + 1") == 42
-            assert conn.transaction_status is IDLE
-            items = await _items(conn)
-            if completed:
-                assert items == [1, 2]
-                break
+    async def operation() -> None:
+        async with conn.transaction() as tx:
+            await conn.execute("INSERT INTO items VALUES ($1)", 1)
+            await tx.fetch("SELECT n FROM items")
+            async with conn.transaction():
+                await conn.execute("INSERT INTO items VALUES ($1)", 2)
+
+    async def check(finished: bool) -> None:
+        assert await conn.fetchval("SELECT 41 + 1") == 42
+        assert conn.transaction_status is IDLE
+        items = await _items(conn)
+        if finished:
+            assert items == [1, 2]
+        else:
             # Cancelled while COMMIT was on its way, it may have committed; never half.
             assert items in ([], [1, 2])
             await conn.execute("DELETE FROM items")
-        else:
-            pytest.fail("the transaction never completed")
-        assert k > 5
+
+    with trio.fail_after(TEST_TIMEOUT):
+        await _table(conn)
+        cancelled = await sweep(operation, check, limit=2000, every_task=True)
+        assert cancelled > 5
 
 
 async def test_helper_tasks_run_inside_the_transaction_through_the_block(

@@ -324,10 +324,16 @@ class QueryMixin:
         An argument sequence that fails to encode after the first chunk went out ends
         the batch with a failing message instead, which rolls back the implicit
         transaction. Inside a transaction block that would fail the whole transaction,
-        so only an idle connection (nothing in flight, no block) streams.
+        so only an idle connection streams: nothing in flight, no transaction, and no
+        block holding it (a pipeline's helper tasks may send segments meanwhile, and
+        only one request may be sent in parts at a time). Calls through a block's
+        ConnectionView (no gate) never stream.
         """
+        gate = self._gate
         return (
-            self._core_idle()
+            gate is not None
+            and not gate.held
+            and self._core_idle()
             and self.transaction_status is TransactionStatus.IDLE
             and not info.may_copy_in
         )

@@ -143,3 +143,24 @@ async def test_pool_fetchmany(postgres_server: PostgresServer) -> None:
     with trio.fail_after(TEST_TIMEOUT):
         async with trio_pg.open_pool(**postgres_server.connect_params(), max_size=2) as pool:
             assert await pool.fetchmany("SELECT $1::text", [("a",), ("b",)]) == [("a",), ("b",)]
+
+
+async def test_long_batch_inside_a_pipeline_block_with_a_helper_sending_segments(
+    conn: trio_pg.Connection,
+) -> None:
+    # The block's helper sends unfinished segments (awaiting a ticket) while the holder
+    # runs a long executemany. Only one request can be sent in parts at a time, so a
+    # batch inside a block is never streamed; both go through, in order.
+    with trio.fail_after(TEST_TIMEOUT):
+        await _table(conn)
+        await conn.executemany(INSERT, _rows(1))
+        async with conn.pipeline() as pipe:
+
+            async def helper() -> None:
+                for i in range(20):
+                    assert await pipe.fetchval("SELECT $1::int4", i) == i
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(helper)
+                await conn.executemany(INSERT, _rows(LONG, start=1))
+        assert await _count(conn) == LONG + 1

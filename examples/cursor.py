@@ -43,8 +43,10 @@ async def main() -> None:
                 total += row["g"]
         print(f"sum over a million streamed rows: {total:,}")
 
-        # Leave early: the portal is closed and the connection is ready at once.
-        async with conn.cursor("SELECT g FROM generate_series(1, 1000000000) AS g") as rows:
+        # Leave early: the portal is closed and the connection is ready at once. (The
+        # set-returning function sits in the select list, where the server produces its
+        # rows as they are fetched; in FROM it would compute all of them first.)
+        async with conn.cursor("SELECT generate_series(1, 1000000000) AS g") as rows:
             async for row in rows:
                 if row[0] == 3:
                     break

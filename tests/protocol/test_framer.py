@@ -8,6 +8,8 @@ from tests.protocol.wire_script import data_row, data_row_body, message, ready
 from trio_pg.errors import ProtocolError
 from trio_pg.protocol import DEFAULT_MAX_MESSAGE_SIZE, Framer
 
+DATA_ROW = ord("D")
+
 
 def test_default_cap_is_one_gibibyte() -> None:
     assert DEFAULT_MAX_MESSAGE_SIZE == 1 << 30
@@ -86,35 +88,35 @@ def test_fed_buffer_is_copied() -> None:
     assert framer.next_message() == (b"Z", b"I")
 
 
-def test_take_data_rows_collects_consecutive_complete_rows() -> None:
+def test_take_bodies_collects_consecutive_complete_messages_of_one_type() -> None:
     framer = Framer()
     framer.feed(data_row(b"1") + data_row(None) + ready("I") + data_row(b"2"))
     rows: list[bytes] = []
-    framer.take_data_rows(rows)
+    framer.take_bodies(DATA_ROW, rows)
     assert rows == [data_row_body(b"1"), data_row_body(None)]
     assert framer.next_message() == (b"Z", b"I")
-    framer.take_data_rows(rows)
+    framer.take_bodies(DATA_ROW, rows)
     assert rows[2:] == [data_row_body(b"2")]
     assert framer.buffered == 0
 
 
-def test_take_data_rows_stops_at_incomplete_row() -> None:
+def test_take_bodies_stops_at_an_incomplete_message() -> None:
     framer = Framer()
     row = data_row(b"abc")
     framer.feed(row + row[:-1])
     rows: list[bytes] = []
-    framer.take_data_rows(rows)
+    framer.take_bodies(DATA_ROW, rows)
     assert rows == [data_row_body(b"abc")]
     assert framer.buffered == len(row) - 1
     framer.feed(row[-1:])
     assert framer.next_message() == (b"D", data_row_body(b"abc"))
 
 
-def test_take_data_rows_checks_lengths() -> None:
+def test_take_bodies_checks_lengths() -> None:
     framer = Framer(max_message_size=1024)
     framer.feed(b"D\x00\x00\x10\x00")
     with pytest.raises(ProtocolError):
-        framer.take_data_rows([])
+        framer.take_bodies(DATA_ROW, [])
 
 
 def test_next_type_peeks_without_consuming() -> None:

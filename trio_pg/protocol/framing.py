@@ -31,7 +31,6 @@ _SHORT_TYPES: Final = frozenset(b"Z123nsIcK")
 _SHORT_LIMIT: Final = 1024
 
 _LENGTH: Final = struct.Struct("!i")
-_DATA_ROW: Final = ord("D")
 
 
 class Framer:
@@ -120,19 +119,11 @@ class Framer:
                 continue
             return None
 
-    def take_data_rows(self, out: list[bytes]) -> None:
-        """Append the bodies of consecutive complete DataRow messages to ``out``.
-
-        The fast path for result sets: no per-message tuple or dispatch. Stops at the
-        first message that is not a complete DataRow.
-        """
-        self.take_bodies(_DATA_ROW, out)
-
     def take_bodies(self, type_code: int, out: list[bytes]) -> None:
         """Append the bodies of consecutive complete messages of one type to ``out``.
 
-        :meth:`take_data_rows` for any type (CopyData streams, say). Stops at the first
-        message of another type or not yet complete.
+        The fast path for a stream of one message type (CopyData, say): no per-message
+        tuple or dispatch. Stops at the first message of another type or not yet complete.
         """
         buf = self._buf
         pos = self._pos

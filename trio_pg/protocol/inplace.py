@@ -110,22 +110,15 @@ def scan_request(
     done = False
     while end - pos >= 5:
         code = buf[pos]
-        if code == 68 and keep:
-            # A run of DataRows (a result set): the framer's own tightest loop.
-            framer.skip_to(pos)
-            framer.take_data_rows(batch)  # type: ignore[arg-type]
-            buf, after = framer.window()
-            if after == pos:
-                break  # incomplete
-            pos = after
-            continue
         (length,) = unpack(buf, pos + 1)
         stop = pos + 1 + length
         if stop > end or length < 4:
             break
-        if code == 68:  # DataRow of an abandoned request: skipped
+        if code == 68:  # DataRow: its raw body, or skipped for an abandoned request
             if length - 4 > cap:
                 break
+            if keep:
+                append(buf[pos + 5 : stop])
         elif code == 67:  # CommandComplete: a NUL-terminated tag
             key = buf[pos + 5 : stop]
             msg = tags.get(key)

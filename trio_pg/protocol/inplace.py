@@ -27,7 +27,7 @@ from trio_pg.protocol.requests import Boundary, Request
 __all__ = ["read_notifications", "scan_request"]
 
 _LENGTH: Final = struct.Struct("!i")
-_U32: Final = struct.Struct("!I")
+_LENGTH_AND_PID: Final = struct.Struct("!iI")
 _tuple_new: Final = tuple.__new__
 # Bodiless messages by type byte: one shared instance each, as they carry no data.
 _EMPTY: Final[dict[int, b.BackendMessage]] = {
@@ -50,16 +50,16 @@ def read_notifications(framer: Framer, out: list[Notification], limit: int) -> N
     buf, pos = framer.window()
     end = len(buf)
     cap = framer.max_message_size
-    unpack = _LENGTH.unpack_from
-    unpack_pid = _U32.unpack_from
+    unpack = _LENGTH_AND_PID.unpack_from
     append = out.append
     new = _tuple_new
     # The previous channel name: its bytes with their NUL, its length, and its str.
     raw_name = b""
     name_length = 0
     name = ""
-    while limit > 0 and end - pos >= 5 and buf[pos] == 65:  # "A"
-        (length,) = unpack(buf, pos + 1)
+    # (9 bytes: the type, the length and the process ID, read in one unpack.)
+    while limit > 0 and end - pos >= 9 and buf[pos] == 65:  # "A"
+        length, pid = unpack(buf, pos + 1)
         stop = pos + 1 + length
         # Int32 process ID, then channel and payload as NUL-terminated strings.
         if length < 10 or stop > end or length - 4 > cap:
@@ -77,7 +77,7 @@ def read_notifications(framer: Framer, out: list[Notification], limit: int) -> N
         if buf.find(0, mid + 1, stop) != stop - 1:
             break
         payload = buf[mid + 1 : stop - 1].decode("utf-8", "replace")
-        append(new(Notification, (name, payload, unpack_pid(buf, pos + 5)[0])))
+        append(new(Notification, (name, payload, pid)))
         pos = stop
         limit -= 1
     framer.skip_to(pos)

@@ -104,8 +104,8 @@ class ConnectionStatistics:
         requests: Requests registered since the connection opened.
         bytes_sent: Bytes written to the stream after startup.
         bytes_received: Bytes read from the stream after startup.
-        writes: ``send_all`` calls (pipelined requests share writes).
-        receives: ``receive_some`` calls that returned data.
+        writes: Writes to the stream (pipelined requests share writes).
+        receives: Reads from the stream that returned data.
         cancels_sent: CancelRequests sent for abandoned requests.
         statement_cache_size: Statements in the cache now.
         statement_cache_hits: Cache lookups that found a statement.

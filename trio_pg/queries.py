@@ -20,7 +20,7 @@ raised (the transaction has failed anyway) and the next call re-describes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -281,9 +281,19 @@ class QueryMixin:
 
     async def _execute_cached(self, sql: str, args: Sequence[object]) -> _Result:
         _check_arg_count(args)
+        return await self._run_cached(sql, lambda info: self._execute(info, args))
+
+    async def _run_cached(
+        self, sql: str, run: Callable[[StatementInfo], Awaitable[_Result]]
+    ) -> _Result:
+        """``run`` the cached statement for ``sql``; once more if it had gone stale.
+
+        Raises:
+            PostgresError: What the server reported (after the one retry, if any).
+        """
         for attempt in range(2):
             info = await self._statement(sql)
-            result = await self._execute(info, args)
+            result = await run(info)
             if result.error is None:
                 return result
             if attempt == 0 and self._retry_stale(info, result.error):
@@ -300,23 +310,20 @@ class QueryMixin:
         batches = [tuple(a) for a in args]
         if batches and max(map(len, batches)) > _MAX_ARGS:
             _check_arg_count(max(batches, key=len))
-        for attempt in range(2):
-            info = await self._statement(sql)
-            if not batches:
-                await trio.lowlevel.checkpoint()
-                return []
-            if len(batches) > _FIRST_CHUNK and self._may_stream(info):
-                pending = await self._submit_in_chunks(info, batches)
-            else:
-                data = info.execute_many_message(batches) + f.sync()
-                pending = self._submit(data, barrier=info.may_copy_in)
-            result = await self._gather(info, pending, many=True)
-            if result.error is None:
-                return result.rows
-            if attempt == 0 and self._retry_stale(info, result.error):
-                continue
-            raise result.error
-        raise AssertionError("unreachable")  # pragma: no cover
+        return (await self._run_cached(sql, lambda info: self._execute_many(info, batches))).rows
+
+    async def _execute_many(
+        self, info: StatementInfo, batches: list[tuple[object, ...]]
+    ) -> _Result:
+        if not batches:
+            await trio.lowlevel.checkpoint()
+            return _Result()
+        if len(batches) > _FIRST_CHUNK and self._may_stream(info):
+            pending = await self._submit_in_chunks(info, batches)
+        else:
+            data = info.execute_many_message(batches) + f.sync()
+            pending = self._submit(data, barrier=info.may_copy_in)
+        return await self._gather(info, pending, many=True)
 
     def _may_stream(self, info: StatementInfo) -> bool:
         """Whether a batch may be sent before all of it is encoded.

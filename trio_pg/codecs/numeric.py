@@ -55,6 +55,19 @@ _SPECIAL_DECODED: Final[Mapping[int, Decimal]] = {
 }
 
 
+def _scaled(coefficient: int, shift: int, dscale: int, sign: int) -> Decimal:
+    """The value of the digits read as the int ``coefficient``, given its ``shift``.
+
+    ``shift`` moves the coefficient's last digit to 10 ** -dscale (see _decode_numeric).
+    """
+    if shift > 0:
+        coefficient *= 10**shift
+    elif shift < 0:
+        coefficient //= 10**-shift
+    number = Decimal(coefficient).scaleb(-dscale, _EXACT)
+    return number.copy_negate() if sign == _NEG else number
+
+
 def _decode_numeric(data: bytes) -> Decimal:
     ndigits, weight, sign, dscale = _unpack_header(data)
     if sign & 0x8000:
@@ -72,12 +85,7 @@ def _decode_numeric(data: bytes) -> Decimal:
         coefficient = 0
         for digit in _DIGIT_STRUCTS[ndigits].unpack_from(data, 8):
             coefficient = coefficient * 10000 + digit
-        if shift > 0:
-            coefficient *= 10**shift
-        elif shift < 0:
-            coefficient //= 10**-shift
-        number = Decimal(coefficient).scaleb(-dscale, _EXACT)
-        return number.copy_negate() if sign == _NEG else number
+        return _scaled(coefficient, shift, dscale, sign)
     text = ("%04d" * ndigits) % struct.unpack_from(f"!{ndigits}H", data, 8)
     if shift > 0:
         text += "0" * shift
@@ -92,7 +100,6 @@ _N1: Final = struct.Struct("!HhHHH").unpack_from
 _N2: Final = struct.Struct("!HhHHHH").unpack_from
 _N3: Final = struct.Struct("!HhHHHHH").unpack_from
 _N4: Final = struct.Struct("!HhHHHHHH").unpack_from
-_POWERS: Final = tuple(10**k for k in range(17))
 
 
 def decode_numeric_at(data: bytes, pos: int, size: int) -> Decimal:
@@ -120,17 +127,8 @@ def decode_numeric_at(data: bytes, pos: int, size: int) -> Decimal:
         valid = ndigits == 4
     else:
         valid = False
-    if valid:
-        shift = 4 * (weight - ndigits + 1) + dscale
-        # (A zero coefficient with digits is malformed: the general decoder decides.)
-        if -17 < shift < 17 and sign in (_POS, _NEG) and coefficient:
-            if shift > 0:
-                coefficient *= _POWERS[shift]
-            elif shift < 0:
-                coefficient //= _POWERS[-shift]
-            if sign == _NEG:
-                coefficient = -coefficient
-            return Decimal(coefficient).scaleb(-dscale, _EXACT)
+    if valid and sign in (_POS, _NEG):
+        return _scaled(coefficient, 4 * (weight - ndigits + 1) + dscale, dscale, sign)
     return _decode_numeric(data[pos : pos + size])
 
 

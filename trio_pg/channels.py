@@ -53,7 +53,6 @@ DEFAULT_MAX_BUFFER: Final = 10_000
 #: the buffer would grow by the difference each round and overflow. 256 values are a
 #: fraction of a millisecond of work on either side.
 STREAK: Final = 256
-_STREAK: Final = STREAK
 _ABORT_OK: Final = trio.lowlevel.Abort.SUCCEEDED
 #: Tasks parked on a subscription, in arrival order (a dict: an abort removes one in O(1)).
 _Parked: TypeAlias = dict[trio.lowlevel.Task, None]
@@ -189,7 +188,7 @@ class Subscription(trio.abc.ReceiveChannel[T]):
             trio.ClosedResourceError: This subscription was closed.
         """
         buffer = self._buffer
-        if buffer and self._streak < _STREAK:
+        if buffer and self._streak < STREAK:
             # Not cancelled, this does not yield: the value taken next is still there.
             await trio.lowlevel.checkpoint_if_cancelled()
             self._streak += 1
@@ -201,7 +200,7 @@ class Subscription(trio.abc.ReceiveChannel[T]):
     async def __anext__(self) -> T:
         # The common case of ``async for`` inlined: one coroutine per value, not two.
         buffer = self._buffer
-        if buffer and self._streak < _STREAK:
+        if buffer and self._streak < STREAK:
             await trio.lowlevel.checkpoint_if_cancelled()
             self._streak += 1
             if self._putters:

@@ -72,7 +72,6 @@ _T = TypeVar("_T")
 #: Messages handed to subscribers before the reader yields to them once: a subscriber's
 #: streak (see channels.STREAK), so each takes what the reader gave it in one turn.
 BURST: Final = STREAK
-_BURST: Final = BURST
 #: NAMEDATALEN - 1: longer identifiers are truncated by the server (sql-syntax-lexical.html),
 #: and notifications would then arrive under a name no subscription holds.
 _MAX_IDENTIFIER_BYTES: Final = 63
@@ -160,7 +159,7 @@ class Router:
         while index < count:
             channel = messages[index][0]
             subs = by_channel.get(channel)
-            run = max(1, _BURST - delivered)
+            run = max(1, BURST - delivered)
             # Also fill no buffer past half before its subscriber gets a turn: one that
             # keeps reading then keeps up even with a small max_buffer.
             room = min([sub._room_to_half() for sub in subs]) if subs else run
@@ -181,7 +180,7 @@ class Router:
                     wait = True
             delivered += (stop - index) * len(subs)
             index = stop
-            if wait or delivered >= _BURST:
+            if wait or delivered >= BURST:
                 self._delivered = delivered
                 return index
         self._delivered = delivered
@@ -211,7 +210,7 @@ class Router:
                 self._held.append((sub, item))
                 wait = True
         self._delivered += len(subs)
-        return wait or self._delivered >= _BURST
+        return wait or self._delivered >= BURST
 
     async def catch_up(self) -> None:
         """Let subscribers catch up: wait for room where a "block" subscriber is full."""
